@@ -1,0 +1,148 @@
+// 2-D convolution on tensors: x (N,C,H,W), w (K,C,R,S), y (N,K,P,Q). Validates shapes and
+// parameters, allocates outputs and workspaces, and runs the im2col CPU or implicit-GEMM CUDA kernels.
+#pragma once
+
+#include <cstdint>
+
+#include "tinycnn/kernels/cpu/conv.hpp"
+#include "tinycnn/kernels/problem.hpp"
+#include "tinycnn/ops/dispatch.hpp"
+#if TINYCNN_HAS_CUDA_KERNELS
+#include "tinycnn/kernels/cuda/conv.cuh"
+#include "tinycnn/kernels/cuda/conv_bias.cuh"
+#endif
+
+namespace tinycnn::ops {
+
+struct Conv2dOptions {
+  std::int64_t stride_h = 1, stride_w = 1;
+  std::int64_t pad_h = 0, pad_w = 0;
+  std::int64_t dilation_h = 1, dilation_w = 1;
+
+  // The same stride, padding and dilation on both axes.
+  static Conv2dOptions square(std::int64_t stride, std::int64_t pad, std::int64_t dilation = 1) {
+    return {stride, stride, pad, pad, dilation, dilation};
+  }
+};
+
+// The problem descriptor for input shape x (N,C,H,W) and filter shape w (K,C,R,S), validated.
+inline kernels::Conv2dDesc conv2d_desc(const char* op, const Shape& x, const Shape& w,
+                                       const Conv2dOptions& o) {
+  TINYCNN_CHECK(x.rank() == 4, op, ": input must have rank 4 (N, C, H, W), got shape ", x);
+  TINYCNN_CHECK(w.rank() == 4, op, ": filter must have rank 4 (K, C, R, S), got shape ", w);
+  TINYCNN_CHECK(w[1] == x[1], op, ": input has ", x[1], " channels (shape ", x,
+                ") but the filter expects ", w[1], " (shape ", w, ")");
+  TINYCNN_CHECK(o.stride_h > 0 && o.stride_w > 0, op, ": strides must be positive, got (",
+                o.stride_h, ", ", o.stride_w, ")");
+  TINYCNN_CHECK(o.dilation_h > 0 && o.dilation_w > 0, op, ": dilations must be positive, got (",
+                o.dilation_h, ", ", o.dilation_w, ")");
+  TINYCNN_CHECK(o.pad_h >= 0 && o.pad_w >= 0, op, ": padding must be >= 0, got (", o.pad_h, ", ",
+                o.pad_w, ")");
+  TINYCNN_CHECK(w[0] > 0 && w[2] > 0 && w[3] > 0, op, ": filter shape ", w,
+                " must have K, R, S >= 1");
+  kernels::Conv2dDesc d;
+  d.n = x[0], d.c = x[1], d.h = x[2], d.w = x[3];
+  d.k = w[0], d.r = w[2], d.s = w[3];
+  d.pad_h = o.pad_h, d.pad_w = o.pad_w, d.stride_h = o.stride_h, d.stride_w = o.stride_w;
+  d.dilation_h = o.dilation_h, d.dilation_w = o.dilation_w;
+  const std::int64_t span_h = o.dilation_h * (d.r - 1) + 1, span_w = o.dilation_w * (d.s - 1) + 1;
+  TINYCNN_CHECK(span_h <= d.h + 2 * d.pad_h && span_w <= d.w + 2 * d.pad_w, op, ": the ", d.r, "x",
+                d.s, " filter (dilated extent ", span_h, "x", span_w,
+                ") is larger than the padded input ", d.h + 2 * d.pad_h, "x", d.w + 2 * d.pad_w,
+                " (input shape ", x, ", padding ", d.pad_h, ", ", d.pad_w, ")");
+  return d;
+}
+
+inline Shape conv2d_output_shape(const kernels::Conv2dDesc& d) { return {d.n, d.k, d.p(), d.q()}; }
+
+namespace detail {
+template <class T, Device D>
+void check_bias(const char* op, const Tensor<T, D>& bias, std::int64_t k) {
+  TINYCNN_CHECK(bias.rank() == 1 && bias.dim(0) == k, op, ": bias must have shape [", k,
+                "] (one per filter), got ", bias.shape());
+}
+
+template <class T, Device D>
+Tensor<T, D> conv2d_forward_impl(const Tensor<T, D>& x, const Tensor<T, D>& w, const T* bias,
+                                 const kernels::Conv2dDesc& d) {
+  auto y = Tensor<T, D>::uninitialized(conv2d_output_shape(d));
+  if (y.empty()) return y;
+  TINYCNN_DISPATCH(T, D, kernels::cpu::conv2d_forward_im2col, kernels::cuda::conv2d_forward_implicit_gemm, y.data(), x.data(), w.data(), bias, d);
+  return y;
+}
+}  // namespace detail
+
+// y = conv(x, w) (+ bias): x (N,C,H,W), w (K,C,R,S), bias (K).
+template <class T, Device D>
+Tensor<T, D> conv2d(const Tensor<T, D>& x, const Tensor<T, D>& w, const Conv2dOptions& o = {}) {
+  const auto d = conv2d_desc("conv2d", x.shape(), w.shape(), o);
+  return detail::conv2d_forward_impl(x, w, static_cast<const T*>(nullptr), d);
+}
+template <class T, Device D>
+Tensor<T, D> conv2d(const Tensor<T, D>& x, const Tensor<T, D>& w, const Tensor<T, D>& bias,
+                    const Conv2dOptions& o = {}) {
+  const auto d = conv2d_desc("conv2d", x.shape(), w.shape(), o);
+  detail::check_bias("conv2d", bias, d.k);
+  return detail::conv2d_forward_impl(x, w, bias.data(), d);
+}
+
+// dx from dy (N,K,P,Q) and w, for an input of shape x_shape.
+template <class T, Device D>
+Tensor<T, D> conv2d_backward_data(const Tensor<T, D>& dy, const Tensor<T, D>& w,
+                                  const Shape& x_shape, const Conv2dOptions& o = {}) {
+  const auto d = conv2d_desc("conv2d_backward_data", x_shape, w.shape(), o);
+  detail::check_shape("conv2d_backward_data", "output gradient dy", dy, conv2d_output_shape(d));
+  auto dx = Tensor<T, D>::uninitialized(x_shape);
+  if (dx.empty()) return dx;
+  if (dy.empty()) {
+    dx.zero_();
+    return dx;
+  }
+  TINYCNN_DISPATCH(T, D, kernels::cpu::conv2d_backward_data_im2col, kernels::cuda::conv2d_backward_data_implicit_gemm, dx.data(), dy.data(), w.data(), d);
+  return dx;
+}
+
+// dw from dy (N,K,P,Q) and x, for a filter of shape w_shape.
+template <class T, Device D>
+Tensor<T, D> conv2d_backward_filter(const Tensor<T, D>& dy, const Tensor<T, D>& x,
+                                    const Shape& w_shape, const Conv2dOptions& o = {}) {
+  const auto d = conv2d_desc("conv2d_backward_filter", x.shape(), w_shape, o);
+  detail::check_shape("conv2d_backward_filter", "output gradient dy", dy, conv2d_output_shape(d));
+  auto dw = Tensor<T, D>::uninitialized(w_shape);
+  if (dw.empty()) return dw;
+  if (dy.empty()) {
+    dw.zero_();
+    return dw;
+  }
+  if constexpr (detail::kIsCpu<D>) {
+    kernels::cpu::conv2d_backward_filter_im2col(dw.data(), dy.data(), x.data(), d);
+  } else {
+    detail::require_cuda_kernels<T>();
+#if TINYCNN_HAS_CUDA_KERNELS
+    const std::size_t ws_bytes = kernels::cuda::conv2d_backward_filter_workspace_bytes(d);
+    auto ws = Tensor<unsigned char, D>::uninitialized({std::int64_t(ws_bytes)});
+    TINYCNN_CUDA_LAUNCH(kernels::cuda::conv2d_backward_filter_implicit_gemm, dw.data(), dy.data(),
+                        x.data(), d, static_cast<void*>(ws.data()), ws_bytes);
+#endif
+  }
+  return dw;
+}
+
+// db(k) = sum of dy over N, P, Q.
+template <class T, Device D>
+Tensor<T, D> conv2d_backward_bias(const Tensor<T, D>& dy) {
+  detail::check_rank("conv2d_backward_bias", "output gradient dy", dy, 4, "(N, K, P, Q)");
+  kernels::Conv2dDesc d;  // only n, k, and P*Q matter: describe dy as a 1x1 convolution's output
+  d.n = dy.dim(0), d.k = dy.dim(1), d.c = 1, d.h = dy.dim(2), d.w = dy.dim(3);
+  auto db = Tensor<T, D>::uninitialized({d.k});
+  if (db.empty()) return db;
+  if (dy.empty()) {
+    db.zero_();
+    return db;
+  }
+  TINYCNN_DISPATCH(T, D, kernels::cpu::conv2d_backward_bias, kernels::cuda::conv2d_backward_bias,
+                   db.data(), dy.data(), d);
+  return db;
+}
+
+}  // namespace tinycnn::ops

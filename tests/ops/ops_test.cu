@@ -1,0 +1,116 @@
+// Tensor-level ops on CUDA against the same ops on the CPU: one pass over every op, so the op
+// layer's dispatch, allocation and workspace handling are exercised on the GPU.
+#include <catch2/catch.hpp>
+
+#include <tinycnn/ops.hpp>
+
+#include "support/compare.hpp"
+#include "support/cuda.hpp"
+#include "support/data.hpp"
+
+using namespace tinycnn;
+
+namespace {
+Tensor<float, cpu> random_host(Shape s, std::uint64_t salt) {
+  return Tensor<float, cpu>(s, test::random_vector<float>(s.numel(), salt));
+}
+template <class T>
+std::vector<T> host(const Tensor<T, tinycnn::cuda>& t) {
+  return t.to_vector();
+}
+constexpr double kTol = 1e-5;
+}  // namespace
+
+TEST_CASE("cuda ops: gemm, matmul and gram agree with the CPU", "[cuda][ops][gemm]") {
+  TINYCNN_REQUIRE_CUDA();
+  TINYCNN_SEED_INFO();
+  auto a = random_host({3, 65, 33}, 1), b = random_host({3, 47, 33}, 2);
+  auto c = ops::matmul(a, b, false, true);
+  auto cg = ops::matmul(a.to<tinycnn::cuda>(), b.to<tinycnn::cuda>(), false, true);
+  TINYCNN_REQUIRE_CLOSE(host(cg), c.to_vector(), kTol);
+  auto f = random_host({1, 16, 9, 7}, 3);
+  TINYCNN_REQUIRE_CLOSE(host(ops::gram(f.to<tinycnn::cuda>(), 0.5f)), ops::gram(f, 0.5f).to_vector(), kTol);
+}
+
+TEST_CASE("cuda ops: conv2d forward and backward agree with the CPU", "[cuda][ops][conv]") {
+  TINYCNN_REQUIRE_CUDA();
+  TINYCNN_SEED_INFO();
+  const auto o = ops::Conv2dOptions{2, 1, 1, 2, 1, 1};
+  auto x = random_host({2, 5, 17, 19}, 10), w = random_host({6, 5, 3, 3}, 11);
+  auto bias = random_host({6}, 12);
+  auto xg = x.to<tinycnn::cuda>(), wg = w.to<tinycnn::cuda>(), bg = bias.to<tinycnn::cuda>();
+  auto y = ops::conv2d(x, w, bias, o);
+  auto yg = ops::conv2d(xg, wg, bg, o);
+  TINYCNN_REQUIRE_CLOSE(host(yg), y.to_vector(), kTol);
+  auto dy = random_host(y.shape(), 13);
+  auto dyg = dy.to<tinycnn::cuda>();
+  TINYCNN_REQUIRE_CLOSE(host(ops::conv2d_backward_data(dyg, wg, x.shape(), o)),
+                        ops::conv2d_backward_data(dy, w, x.shape(), o).to_vector(), kTol);
+  TINYCNN_REQUIRE_CLOSE(host(ops::conv2d_backward_filter(dyg, xg, w.shape(), o)),
+                        ops::conv2d_backward_filter(dy, x, w.shape(), o).to_vector(), kTol);
+  TINYCNN_REQUIRE_CLOSE(host(ops::conv2d_backward_bias(dyg)),
+                        ops::conv2d_backward_bias(dy).to_vector(), kTol);
+}
+
+TEST_CASE("cuda ops: pooling agrees with the CPU", "[cuda][ops][pool]") {
+  TINYCNN_REQUIRE_CUDA();
+  TINYCNN_SEED_INFO();
+  auto x = random_host({2, 4, 27, 27}, 20);
+  auto xg = x.to<tinycnn::cuda>();
+  const auto o = ops::Pool2dOptions::square(3, 2, 0, true);
+  auto r = ops::max_pool2d(x, o);
+  auto rg = ops::max_pool2d(xg, o);
+  TINYCNN_REQUIRE_CLOSE(host(rg.y), r.y.to_vector(), kTol);
+  CHECK(host(rg.argmax) == r.argmax.to_vector());
+  auto dy = random_host(r.y.shape(), 21);
+  auto dyg = dy.to<tinycnn::cuda>();
+  TINYCNN_REQUIRE_CLOSE(host(ops::max_pool2d_backward(dyg, rg.argmax, x.shape(), o)),
+                        ops::max_pool2d_backward(dy, r.argmax, x.shape(), o).to_vector(), kTol);
+  TINYCNN_REQUIRE_CLOSE(host(ops::avg_pool2d(xg, o)), ops::avg_pool2d(x, o).to_vector(), kTol);
+  TINYCNN_REQUIRE_CLOSE(host(ops::avg_pool2d_backward(dyg, x.shape(), o)),
+                        ops::avg_pool2d_backward(dy, x.shape(), o).to_vector(), kTol);
+  TINYCNN_REQUIRE_CLOSE(host(ops::global_avg_pool2d(xg)), ops::global_avg_pool2d(x).to_vector(), kTol);
+}
+
+TEST_CASE("cuda ops: elementwise, softmax, loss, reductions and fills agree with the CPU",
+          "[cuda][ops]") {
+  TINYCNN_REQUIRE_CUDA();
+  TINYCNN_SEED_INFO();
+  auto x = random_host({8, 100}, 30), z = random_host({8, 100}, 31);
+  auto xg = x.to<tinycnn::cuda>(), zg = z.to<tinycnn::cuda>();
+  TINYCNN_REQUIRE_CLOSE(host(ops::relu(xg)), ops::relu(x).to_vector(), kTol);
+  auto r = ops::relu(x);
+  auto rg = r.to<tinycnn::cuda>();
+  TINYCNN_REQUIRE_CLOSE(host(ops::relu_backward(zg, rg)), ops::relu_backward(z, r).to_vector(), kTol);
+  TINYCNN_REQUIRE_CLOSE(host(ops::add(xg, zg)), ops::add(x, z).to_vector(), kTol);
+  TINYCNN_REQUIRE_CLOSE(host(ops::scale(xg, 3.0f)), ops::scale(x, 3.0f).to_vector(), kTol);
+  TINYCNN_REQUIRE_CLOSE(host(ops::softmax(xg)), ops::softmax(x).to_vector(), kTol);
+  TINYCNN_REQUIRE_CLOSE(host(ops::log_softmax(xg)), ops::log_softmax(x).to_vector(), kTol);
+  Tensor<std::int32_t, cpu> labels({8}, {0, 99, 5, 7, 42, 3, 3, 64});
+  auto ce = ops::softmax_cross_entropy(x, labels);
+  auto ceg = ops::softmax_cross_entropy(xg, labels.to<tinycnn::cuda>());
+  CHECK(ceg.loss == Approx(ce.loss).epsilon(1e-5));
+  TINYCNN_REQUIRE_CLOSE(host(ceg.dlogits), ce.dlogits.to_vector(), kTol);
+  Tensor<std::int32_t, cpu> bad({8}, {0, 100, 5, 7, 42, 3, 3, 64});
+  REQUIRE_THROWS_WITH(ops::softmax_cross_entropy(xg, bad.to<tinycnn::cuda>()),
+                      Catch::Contains("1 label(s) outside [0, 100)"));
+  CHECK(ops::sum(xg) == Approx(ops::sum(x)).epsilon(1e-5));
+  CHECK(ops::sum_squares(xg) == Approx(ops::sum_squares(x)).epsilon(1e-5));
+  CHECK(ops::max(xg) == ops::max(x));
+  Tensor<float, cpu> u({4099});
+  Tensor<float, tinycnn::cuda> ug({4099});
+  ops::uniform_(u, 9, -1.0f, 1.0f);
+  ops::uniform_(ug, 9, -1.0f, 1.0f);
+  CHECK(host(ug) == u.to_vector());  // the same values on every device
+  ops::normal_(u, 9, 0.0f, 1.0f);
+  ops::normal_(ug, 9, 0.0f, 1.0f);
+  TINYCNN_REQUIRE_CLOSE(host(ug), u.to_vector(), 1e-6);
+}
+
+TEST_CASE("cuda ops: bad input is rejected before any launch", "[cuda][ops][errors]") {
+  TINYCNN_REQUIRE_CUDA();
+  Tensor<float, tinycnn::cuda> x({2, 3, 8, 8}), w({4, 2, 3, 3});
+  REQUIRE_THROWS_WITH(ops::conv2d(x, w), Catch::Contains("input has 3 channels"));
+  REQUIRE_THROWS_WITH(ops::max_pool2d(x, ops::Pool2dOptions::square(9, 1)),
+                      Catch::Contains("larger than the padded input"));
+}

@@ -1,0 +1,267 @@
+// Fast CPU 2-D convolution (NCHW input x, KCRS filter w, NKPQ output y): im2col into the packed
+// GEMM for forward, backward data (W^T dy, then col2im) and backward filter (dy col^T).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "tinycnn/kernels/cpu/gemm.hpp"
+#include "tinycnn/kernels/problem.hpp"
+
+namespace tinycnn::kernels::cpu {
+
+namespace detail {
+
+// A 1x1 filter at stride 1 without padding reads x(n) as it stands: x(n) is already the (C, HW)
+// column matrix, so no im2col buffer is built.
+inline bool conv_is_pointwise(const Conv2dDesc& d) {
+  return d.r == 1 && d.s == 1 && d.stride_h == 1 && d.stride_w == 1 && d.pad_h == 0 && d.pad_w == 0;
+}
+
+// Column tiles: the column matrix (CRS, PQ) of a large image is built kConvColumnBudget elements at
+// a time (whole columns, at least kConvMinColumns of them so the GEMM's N stays efficient). This
+// bounds the scratch for any resolution (VGG conv1_2 at 8K would need 76 GB whole) and keeps the
+// tile in L3 between im2col and the GEMM.
+inline constexpr std::int64_t kConvColumnBudget = std::int64_t(1) << 21;
+inline constexpr std::int64_t kConvMinColumns = 256;
+
+inline std::int64_t conv_column_tile(const Conv2dDesc& d) {
+  const std::int64_t crs = d.c * d.r * d.s, pq = d.p() * d.q();
+  const std::int64_t tile = std::max(kConvMinColumns, kConvColumnBudget / std::max<std::int64_t>(crs, 1));
+  return std::min(pq, (tile + 15) / 16 * 16);
+}
+
+// col(row = (c, r, s), j - j0) = x(c, p*sh - ph + r*dh, q*sw - pw + s*dw) for output pixels
+// j = p*Q + q in [j0, j1), zero outside the image. col has j1 - j0 columns. Rows are split over
+// threads (each row is written by one thread).
+template <class T>
+void im2col(T* col, const T* x, const Conv2dDesc& d, std::int64_t j0, std::int64_t j1, int threads) {
+  const std::int64_t Q = d.q(), cols = j1 - j0, rows = d.c * d.r * d.s;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && rows * cols > 32768)
+#endif
+  for (std::int64_t row = 0; row < rows; ++row) {
+    const std::int64_t c = row / (d.r * d.s), r = row / d.s % d.r, s = row % d.s;
+    const T* plane = x + c * d.h * d.w;
+    T* out = col + row * cols;
+    for (std::int64_t j = j0; j < j1;) {
+      const std::int64_t p = j / Q, q0 = j % Q, q1 = std::min(Q, q0 + (j1 - j));
+      const std::int64_t h = p * d.stride_h - d.pad_h + r * d.dilation_h;
+      T* o = out + (j - j0);
+      if (h < 0 || h >= d.h) {
+        std::fill(o, o + (q1 - q0), T(0));
+      } else {
+        const T* src = plane + h * d.w;
+        const std::int64_t w_of_q0 = q0 * d.stride_w - d.pad_w + s * d.dilation_w;
+        if (d.stride_w == 1) {  // one contiguous run, zero on either side
+          const std::int64_t lo = std::clamp<std::int64_t>(-w_of_q0, 0, q1 - q0);
+          const std::int64_t hi = std::clamp<std::int64_t>(d.w - w_of_q0, lo, q1 - q0);
+          std::fill(o, o + lo, T(0));
+          std::memcpy(o + lo, src + w_of_q0 + lo, std::size_t(hi - lo) * sizeof(T));
+          std::fill(o + hi, o + (q1 - q0), T(0));
+        } else {
+          for (std::int64_t q = q0; q < q1; ++q) {
+            const std::int64_t wi = w_of_q0 + (q - q0) * d.stride_w;
+            o[q - q0] = wi >= 0 && wi < d.w ? src[wi] : T(0);
+          }
+        }
+      }
+      j += q1 - q0;
+    }
+  }
+}
+
+// dx(c, ...) += col scattered back (the adjoint of im2col). Threads split channels: the rows
+// (c, r, s) of one channel all land in the same plane of dx, different channels never collide.
+template <class T>
+void col2im_add(T* dx, const T* col, const Conv2dDesc& d, std::int64_t j0, std::int64_t j1, int threads) {
+  const std::int64_t Q = d.q(), cols = j1 - j0;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && d.c * d.r * d.s * cols > 32768)
+#endif
+  for (std::int64_t c = 0; c < d.c; ++c) {
+    T* plane = dx + c * d.h * d.w;
+    for (std::int64_t r = 0; r < d.r; ++r)
+      for (std::int64_t s = 0; s < d.s; ++s) {
+        const T* in = col + ((c * d.r + r) * d.s + s) * cols;
+        for (std::int64_t j = j0; j < j1;) {
+          const std::int64_t p = j / Q, q0 = j % Q, q1 = std::min(Q, q0 + (j1 - j));
+          const std::int64_t h = p * d.stride_h - d.pad_h + r * d.dilation_h;
+          if (h >= 0 && h < d.h) {
+            T* dst = plane + h * d.w;
+            const T* src = in + (j - j0);
+            const std::int64_t w_of_q0 = q0 * d.stride_w - d.pad_w + s * d.dilation_w;
+            for (std::int64_t q = q0; q < q1; ++q) {
+              const std::int64_t wi = w_of_q0 + (q - q0) * d.stride_w;
+              if (wi >= 0 && wi < d.w) dst[wi] += src[q - q0];
+            }
+          }
+          j += q1 - q0;
+        }
+      }
+  }
+}
+
+// GEMM descriptor of one untransposed or transposed row-major product with explicit leading
+// dimensions (no batch).
+inline GemmDesc gemm_desc(std::int64_t m, std::int64_t n, std::int64_t k, bool ta, bool tb, std::int64_t lda,
+                          std::int64_t ldb, std::int64_t ldc) {
+  GemmDesc g;
+  g.m = m, g.n = n, g.k = k, g.trans_a = ta, g.trans_b = tb, g.lda = lda, g.ldb = ldb, g.ldc = ldc;
+  return g;
+}
+
+// Whether images go to separate threads (each running im2col and a one-thread GEMM) rather than
+// threads inside each image's GEMM: worth it when there are images for every thread and one
+// image's GEMM is too small to split well (measured in docs/notes/cpu-kernels.md).
+inline bool conv_threads_across_images(const Conv2dDesc& d, int threads) {
+  const double per_image = double(d.k) * double(d.p() * d.q()) * double(d.c * d.r * d.s);
+  return threads > 1 && d.n >= threads && per_image < double(1 << 24);
+}
+
+// Forward of image n: y(n) (K, PQ) = W (K, CRS) x col (CRS, PQ) + bias, tile by tile.
+template <class T>
+void conv2d_forward_image(T* y, const T* x, const T* w, const T* bias, const Conv2dDesc& d, int threads,
+                          std::int64_t tile) {
+  const std::int64_t PQ = d.p() * d.q(), CRS = d.c * d.r * d.s;
+  if (bias) {
+    for (std::int64_t k = 0; k < d.k; ++k) std::fill(y + k * PQ, y + (k + 1) * PQ, bias[k]);
+  }
+  const T beta = bias ? T(1) : T(0);
+  if (conv_is_pointwise(d)) {
+    gemm_one(GemmView<T>{y, w, x, d.k, PQ, CRS, false, false, CRS, PQ, PQ}, T(1), beta, threads);
+    return;
+  }
+  T* col = thread_scratch<T, 2>(std::size_t(CRS * tile));
+  for (std::int64_t j0 = 0; j0 < PQ; j0 += tile) {
+    const std::int64_t j1 = std::min(PQ, j0 + tile);
+    im2col(col, x, d, j0, j1, threads);
+    gemm_one(GemmView<T>{y + j0, w, col, d.k, j1 - j0, CRS, false, false, CRS, j1 - j0, PQ}, T(1), beta,
+             threads);
+  }
+}
+
+// Backward data of image n: col (CRS, PQ) = W^T dy(n), then dx(n) = col2im(col).
+template <class T>
+void conv2d_backward_data_image(T* dx, const T* dy, const T* w, const Conv2dDesc& d, int threads,
+                                std::int64_t tile) {
+  const std::int64_t PQ = d.p() * d.q(), CRS = d.c * d.r * d.s;
+  if (conv_is_pointwise(d)) {
+    gemm_one(GemmView<T>{dx, w, dy, CRS, PQ, d.k, true, false, CRS, PQ, PQ}, T(1), T(0), threads);
+    return;
+  }
+  std::fill(dx, dx + d.c * d.h * d.w, T(0));
+  T* col = thread_scratch<T, 2>(std::size_t(CRS * tile));
+  for (std::int64_t j0 = 0; j0 < PQ; j0 += tile) {
+    const std::int64_t j1 = std::min(PQ, j0 + tile);
+    gemm_one(GemmView<T>{col, w, dy + j0, CRS, j1 - j0, d.k, true, false, CRS, PQ, j1 - j0}, T(1), T(0),
+             threads);
+    col2im_add(dx, col, d, j0, j1, threads);
+  }
+}
+
+}  // namespace detail
+
+// y(n,k,p,q) = bias(k) + sum_{c,r,s} x(n, c, p*sh - ph + r*dh, q*sw - pw + s*dw) w(k,c,r,s);
+// bias may be null.
+template <class T>
+void conv2d_forward_im2col(T* y, const T* x, const T* w, const T* bias, const Conv2dDesc& d) {
+  const std::int64_t in_image = d.c * d.h * d.w, out_image = d.k * d.p() * d.q();
+  const int threads = detail::available_threads();
+  const std::int64_t tile = detail::conv_column_tile(d);
+  if (detail::conv_threads_across_images(d, threads)) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (std::int64_t n = 0; n < d.n; ++n)
+      detail::conv2d_forward_image(y + n * out_image, x + n * in_image, w, bias, d, 1, tile);
+    return;
+  }
+  for (std::int64_t n = 0; n < d.n; ++n)
+    detail::conv2d_forward_image(y + n * out_image, x + n * in_image, w, bias, d, threads, tile);
+}
+
+// dx = the gradient of the forward with respect to x, given dy.
+template <class T>
+void conv2d_backward_data_im2col(T* dx, const T* dy, const T* w, const Conv2dDesc& d) {
+  const std::int64_t in_image = d.c * d.h * d.w, out_image = d.k * d.p() * d.q();
+  const int threads = detail::available_threads();
+  const std::int64_t tile = detail::conv_column_tile(d);
+  if (detail::conv_threads_across_images(d, threads)) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (std::int64_t n = 0; n < d.n; ++n)
+      detail::conv2d_backward_data_image(dx + n * in_image, dy + n * out_image, w, d, 1, tile);
+    return;
+  }
+  for (std::int64_t n = 0; n < d.n; ++n)
+    detail::conv2d_backward_data_image(dx + n * in_image, dy + n * out_image, w, d, threads, tile);
+}
+
+namespace detail {
+
+// dw (K, CRS) = sum over images and column tiles of dy(n) (K, tile) x col(n)^T (tile, CRS).
+template <class T>
+void conv2d_backward_filter_tiled(T* dw, const T* dy, const T* x, const Conv2dDesc& d, int threads,
+                                  std::int64_t tile) {
+  const std::int64_t PQ = d.p() * d.q(), CRS = d.c * d.r * d.s;
+  const std::int64_t in_image = d.c * d.h * d.w, out_image = d.k * PQ;
+  if (d.n == 0 || PQ == 0) {
+    std::fill(dw, dw + d.k * CRS, T(0));
+    return;
+  }
+  const bool pointwise = conv_is_pointwise(d);
+  if (pointwise) tile = PQ;
+  T* col = pointwise ? nullptr : thread_scratch<T, 2>(std::size_t(CRS * tile));
+  bool first = true;
+  for (std::int64_t n = 0; n < d.n; ++n)
+    for (std::int64_t j0 = 0; j0 < PQ; j0 += tile) {
+      const std::int64_t j1 = std::min(PQ, j0 + tile);
+      // B = col^T: stored (CRS, tile) with leading dimension ldcol; pointwise reads x(n) in place.
+      const T* cols = x + n * in_image + j0;
+      std::int64_t ldcol = PQ;
+      if (!pointwise) {
+        im2col(col, x + n * in_image, d, j0, j1, threads);
+        cols = col, ldcol = j1 - j0;
+      }
+      gemm_one(GemmView<T>{dw, dy + n * out_image + j0, cols, d.k, CRS, j1 - j0, false, true, PQ, ldcol, CRS},
+               T(1), first ? T(0) : T(1), threads);
+      first = false;
+    }
+}
+
+}  // namespace detail
+
+// dw(k,c,r,s) = sum_{n,p,q} dy(n,k,p,q) x(n, c, p*sh - ph + r*dh, q*sw - pw + s*dw):
+// dw (K, CRS) += dy(n) (K, PQ) x col(n)^T, over images and column tiles. The sum over images is one
+// accumulator (dw), so threads work inside each GEMM and im2col.
+template <class T>
+void conv2d_backward_filter_im2col(T* dw, const T* dy, const T* x, const Conv2dDesc& d) {
+  detail::conv2d_backward_filter_tiled(dw, dy, x, d, detail::available_threads(), detail::conv_column_tile(d));
+}
+
+// db(k) = sum_{n,p,q} dy(n,k,p,q), accumulated in double for float so long planes stay accurate.
+template <class T>
+void conv2d_backward_bias(T* db, const T* dy, const Conv2dDesc& d) {
+  const std::int64_t PQ = d.p() * d.q();
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (d.k * d.n * PQ > 65536)
+#endif
+  for (std::int64_t k = 0; k < d.k; ++k) {
+    double acc = 0;
+    for (std::int64_t n = 0; n < d.n; ++n) {
+      const T* plane = dy + (n * d.k + k) * PQ;
+      double part = 0;
+#ifdef _OPENMP
+#pragma omp simd reduction(+ : part)
+#endif
+      for (std::int64_t i = 0; i < PQ; ++i) part += double(plane[i]);
+      acc += part;
+    }
+    db[k] = T(acc);
+  }
+}
+
+}  // namespace tinycnn::kernels::cpu

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# One round of GPU work on the device machine, over binaries packed into .gpu/ by
+# ../shared/tools/pack-for-gpu (built here with the "gpu" preset). Writes logs and benchmark JSON
+# under $OUT (at most 8 files come back) and prints a short summary last.
+#   tools/gpu/round.sh [tests|sanitize|bench|all] ...   (default: all)
+set -u
+out=${OUT:-$PWD/out}
+mkdir -p "$out"
+export LD_LIBRARY_PATH=$PWD/.gpu/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export NVIDIA_TF32_OVERRIDE=0   # the fp32 comparisons are without TF32, for us and the peers
+bin=$PWD/.gpu/bin
+summary=()
+
+run_tests() {
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv >"$out/gpu.txt" 2>&1
+  "$bin/tests/tinycnn_cuda_tests" --durations yes >"$out/cuda_tests.log" 2>&1
+  summary+=("cuda tests: rc=$? $(grep -E '^(All tests passed|test cases:)' "$out/cuda_tests.log" | tail -1)")
+}
+
+run_sanitize() {
+  local log="$out/sanitizer.log"
+  : >"$log"
+  for tool in memcheck racecheck initcheck synccheck; do
+    local filter='[cuda]'
+    [ "$tool" = racecheck ] && filter='[cuda][kernels]'
+    echo "==== compute-sanitizer --tool $tool ($filter)" >>"$log"
+    TINYCNN_CUDA_DIRECT_ALLOC=1 timeout 280 compute-sanitizer --tool "$tool" --error-exitcode 99 \
+      "$bin/tests/tinycnn_cuda_tests" "$filter" >>"$log" 2>&1
+    local rc=$?
+    summary+=("sanitizer $tool: rc=$rc $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -1)")
+  done
+}
+
+run_bench() {
+  : >"$out/bench.log"
+  for b in cuda_gemm_bench cuda_conv_bench cuda_pool_bench; do
+    [ -x "$bin/benchmarks/$b" ] || continue
+    timeout 300 "$bin/benchmarks/$b" --benchmark_out="$out/$b.json" --benchmark_out_format=json \
+      >>"$out/bench.log" 2>&1
+    summary+=("$b: rc=$?")
+  done
+}
+
+what=${1:-all}
+case "$what" in
+  tests) run_tests ;;
+  sanitize) run_sanitize ;;
+  bench) run_bench ;;
+  all) run_tests; run_bench; run_sanitize ;;
+  *) echo "usage: $0 [tests|sanitize|bench|all]"; exit 2 ;;
+esac
+printf '%s\n' "${summary[@]}"

@@ -1,0 +1,169 @@
+// gemm_tiled against cuBLAS SGEMM (fp32 FMA, no TF32) on square sizes and VGG-19's convolution
+// GEMM shapes at 224 px. Each shape is checked against cuBLAS before it is timed.
+//
+// Run: build/benchmarks/cuda_gemm_bench --benchmark_min_time=0.05
+// Counters: TFLOP/s (from the median iteration) and vs_cublas = cuBLAS time / our time.
+#include <benchmark/benchmark.h>
+#include <cublas_v2.h>
+
+#include <tinycnn/tinycnn.hpp>
+#include <tinycnn/kernels/cuda/gemm.cuh>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "support/problems.hpp"
+
+namespace {
+
+using tinycnn::cuda;
+using tinycnn::Tensor;
+using tinycnn::kernels::GemmDesc;
+
+struct Shape {
+  std::string name;
+  std::int64_t m, n, k;
+};
+
+std::vector<Shape> shapes() {
+  std::vector<Shape> s;
+  for (std::int64_t n : {256, 512, 1024, 2048, 4096, 8192})
+    s.push_back({"square " + std::to_string(n), n, n, n});
+  // Forward GEMM of each VGG-19 layer at 224 px: y(K, P*Q) = w(K, C*R*S) * col(C*R*S, P*Q).
+  for (const auto& c : tinycnn::test::vgg19_conv_cases(224))
+    s.push_back({c.name, c.desc.k, c.desc.p() * c.desc.q(), c.desc.c * c.desc.r * c.desc.s});
+  return s;
+}
+
+cublasHandle_t cublas() {
+  static cublasHandle_t h = [] {
+    cublasHandle_t handle = nullptr;
+    if (cublasCreate(&handle) != CUBLAS_STATUS_SUCCESS) std::abort();
+    // Plain fp32 FMA: no TF32 tensor cores (NVIDIA_TF32_OVERRIDE=0 is also set in main).
+    cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH);
+    cublasSetStream(handle, tinycnn::cuda_stream());
+    return handle;
+  }();
+  return h;
+}
+
+// Row-major C = A * B is column-major C^T = B^T * A^T.
+cublasStatus_t cublas_sgemm(float* c, const float* a, const float* b, const Shape& s) {
+  const float alpha = 1.f, beta = 0.f;
+  return cublasSgemm(cublas(), CUBLAS_OP_N, CUBLAS_OP_N, int(s.n), int(s.m), int(s.k), &alpha, b,
+                     int(s.n), a, int(s.k), &beta, c, int(s.n));
+}
+
+Tensor<float, cuda> random_device(std::int64_t n, std::uint32_t seed) {
+  std::vector<float> h(static_cast<std::size_t>(n));
+  std::uint32_t state = seed;
+  for (auto& v : h) {
+    state = state * 1664525u + 1013904223u;
+    v = float(state >> 8) / float(1 << 24) * 2.f - 1.f;
+  }
+  return Tensor<float, cuda>({n}, h);
+}
+
+struct Operands {
+  Tensor<float, cuda> a, b, c;
+  explicit Operands(const Shape& s)
+      : a(random_device(s.m * s.k, 1)), b(random_device(s.k * s.n, 2)), c({s.m * s.n}) {}
+};
+
+double relative_error(const std::vector<float>& out, const std::vector<float>& ref) {
+  double d2 = 0, r2 = 0;
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    const double d = double(out[i]) - ref[i];
+    d2 += d * d, r2 += double(ref[i]) * ref[i];
+  }
+  return std::isfinite(d2) && r2 > 0 ? std::sqrt(d2 / r2) : INFINITY;
+}
+
+std::map<std::string, double>& peer_median_ms() {
+  static std::map<std::string, double> m;
+  return m;
+}
+
+// Times f once per benchmark iteration with CUDA events; returns the median in milliseconds.
+template <class F>
+double timed_loop(benchmark::State& state, F f) {
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  std::vector<double> ms;
+  for (auto _ : state) {
+    cudaEventRecord(start, tinycnn::cuda_stream());
+    f();
+    cudaEventRecord(stop, tinycnn::cuda_stream());
+    cudaEventSynchronize(stop);
+    float t = 0;
+    cudaEventElapsedTime(&t, start, stop);
+    state.SetIterationTime(t * 1e-3);
+    ms.push_back(t);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  if (ms.empty()) return 0;
+  std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
+  return ms[ms.size() / 2];
+}
+
+void bm_cublas(benchmark::State& state, Shape s) {
+  Operands op(s);
+  if (cublas_sgemm(op.c.data(), op.a.data(), op.b.data(), s) != CUBLAS_STATUS_SUCCESS) {
+    state.SkipWithError("cublasSgemm failed");
+    return;
+  }
+  const double ms = timed_loop(state, [&] { cublas_sgemm(op.c.data(), op.a.data(), op.b.data(), s); });
+  peer_median_ms()[s.name] = ms;
+  state.counters["TFLOP/s"] = 2.0 * s.m * s.n * s.k / (ms * 1e-3) / 1e12;
+}
+
+void bm_gemm_tiled(benchmark::State& state, Shape s) {
+  Operands op(s);
+  const GemmDesc d = tinycnn::kernels::packed_gemm(s.m, s.n, s.k);
+  auto run = [&] {
+    return tinycnn::kernels::cuda::gemm_tiled(op.c.data(), op.a.data(), op.b.data(), d, 1.f, 0.f,
+                                              tinycnn::cuda_stream());
+  };
+  // Correctness first: against cuBLAS on the same operands.
+  {
+    Tensor<float, cuda> ref = Tensor<float, cuda>::full({s.m * s.n}, 0.f);
+    if (cublas_sgemm(ref.data(), op.a.data(), op.b.data(), s) != CUBLAS_STATUS_SUCCESS ||
+        run() != cudaSuccess) {
+      state.SkipWithError("launch failed");
+      return;
+    }
+    const double err = relative_error(op.c.to_vector(), ref.to_vector());
+    if (!(err <= 1e-4)) {
+      state.SkipWithError(("relative error vs cuBLAS " + std::to_string(err)).c_str());
+      return;
+    }
+  }
+  const double ms = timed_loop(state, [&] { run(); });
+  state.counters["TFLOP/s"] = 2.0 * s.m * s.n * s.k / (ms * 1e-3) / 1e12;
+  const auto peer = peer_median_ms().find(s.name);
+  if (peer != peer_median_ms().end()) state.counters["vs_cublas"] = peer->second / ms;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  setenv("NVIDIA_TF32_OVERRIDE", "0", 1);  // before any CUDA library initialises
+  for (const auto& s : shapes()) {
+    // Peer first, so our run finds its time for the ratio.
+    benchmark::RegisterBenchmark(("cublas_sgemm/" + s.name).c_str(), bm_cublas, s)
+        ->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.05);
+    benchmark::RegisterBenchmark(("gemm_tiled/" + s.name).c_str(), bm_gemm_tiled, s)
+        ->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.05);
+  }
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,654 @@
+// CUDA 2-D convolution as implicit GEMM on the tiles of gemm_tile.cuh: forward, backward to the
+// input (data) and backward to the filter. im2col is never materialised: loaders gather its tiles
+// from the NCHW tensors straight into shared memory; out-of-bounds taps read as zeros.
+//
+// Dimension letters: input x (N,C,H,W), filter w (K,C,R,S), output y (N,K,P,Q); see problem.hpp.
+// The three GEMMs (rows x columns, reduction):
+//   forward        y(K, N*P*Q)   = w(K, C*R*S)      * col(C*R*S, N*P*Q)
+//   backward data  dx(C, N*H*W)  = w^T(C, K*R*S)    * dycol(K*R*S, N*H*W)   (tap (r,s) of pixel
+//                  (h,w) reads dy at p = (h + pad_h - r*dil_h) / stride_h when that divides
+//                  exactly)
+//   backward filt. dw(K, C*R*S)  = dy(K, N*P*Q)     * col^T(N*P*Q, C*R*S), N*P*Q split over blocks
+//                  into a workspace and summed in a fixed order (deterministic, no atomics)
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "tinycnn/kernels/cuda/gemm.cuh"
+#include "tinycnn/kernels/cuda/gemm_tile.cuh"
+#include "tinycnn/kernels/problem.hpp"
+
+namespace tinycnn::kernels::cuda {
+
+namespace detail {
+
+// Grid-invariant convolution sizes for the kernels, built on the host (int where checked to fit).
+struct ConvParams {
+  int c, h, w, k, r, s, p, q;
+  int pad_h, pad_w, stride_h, stride_w, dil_h, dil_w;
+  int rs, crs, krs;
+  std::int64_t n, hw, pq, chw, kpq, npq, nhw;
+  FastDivmod div_rs, div_s, div_q, div_pq, div_stride_h, div_stride_w;
+};
+
+inline bool fits_int(std::int64_t v) {
+  return v >= 0 && v <= 0x3fffffff;
+}
+
+// Checks what the kernels assume and fills ConvParams; false for an impossible descriptor.
+inline bool make_conv_params(const Conv2dDesc& d, ConvParams& p) {
+  if (d.n < 0 || d.c < 0 || d.h < 0 || d.w < 0 || d.k < 0 || d.r < 1 || d.s < 1) return false;
+  if (d.pad_h < 0 || d.pad_w < 0 || d.stride_h < 1 || d.stride_w < 1 || d.dilation_h < 1 ||
+      d.dilation_w < 1)
+    return false;
+  const std::int64_t P = d.p(), Q = d.q();
+  if (!fits_int(d.c) || !fits_int(d.k) || !fits_int(d.h + 2 * d.pad_h) ||
+      !fits_int(d.w + 2 * d.pad_w) || !fits_int(d.dilation_h * d.r) ||
+      !fits_int(d.dilation_w * d.s) || !fits_int(d.stride_h) || !fits_int(d.stride_w))
+    return false;
+  const std::int64_t rs = d.r * d.s;
+  if (!fits_int(rs) || !fits_int(d.c * rs) || !fits_int(d.k * rs)) return false;
+  p.c = int(d.c), p.h = int(d.h), p.w = int(d.w), p.k = int(d.k), p.r = int(d.r), p.s = int(d.s);
+  p.p = int(P > 0 ? P : 0), p.q = int(Q > 0 ? Q : 0);
+  p.pad_h = int(d.pad_h), p.pad_w = int(d.pad_w);
+  p.stride_h = int(d.stride_h), p.stride_w = int(d.stride_w);
+  p.dil_h = int(d.dilation_h), p.dil_w = int(d.dilation_w);
+  p.rs = int(rs), p.crs = int(d.c * rs), p.krs = int(d.k * rs);
+  p.n = d.n, p.hw = d.h * d.w, p.pq = std::int64_t(p.p) * p.q, p.chw = d.c * p.hw;
+  p.kpq = d.k * p.pq, p.npq = d.n * p.pq, p.nhw = d.n * p.hw;
+  p.div_rs = FastDivmod(unsigned(p.rs)), p.div_s = FastDivmod(unsigned(p.s));
+  p.div_q = FastDivmod(unsigned(p.q > 0 ? p.q : 1));
+  p.div_pq = FastDivmod(unsigned(p.pq > 0 && p.pq <= 0x7fffffff ? p.pq : 1));
+  p.div_stride_h = FastDivmod(unsigned(p.stride_h)),
+  p.div_stride_w = FastDivmod(unsigned(p.stride_w));
+  return true;
+}
+
+// 32-bit offsets when every tensor has fewer than 2^31 elements; otherwise 64-bit.
+inline bool needs_int64(const ConvParams& p) {
+  const std::int64_t limit = 0x7fffffff;
+  return p.n * p.chw >= limit || p.n * p.kpq >= limit || std::int64_t(p.k) * p.crs >= limit;
+}
+
+// Output columns that are pixels of a batch of images: column j is pixel j % per_image of image
+// j / per_image, whose channel planes start image_stride apart.
+struct ImageColumns {
+  std::int64_t per_image, image_stride;
+  __device__ __forceinline__ std::int64_t operator()(std::int64_t j) const {
+    const std::int64_t n = j / per_image;
+    return n * image_stride + (j - n * per_image);
+  }
+};
+
+// Forward's B operand: the im2col tile (C*R*S, BLK_N) gathered from x. Each thread owns one output
+// pixel (column) for the whole reduction, so its image, top-left input corner and bounds are
+// computed once; per element it splits c*R*S + r*S + s with fast division.
+template <class Cfg, class Index>
+struct Im2colLoader {
+  static constexpr int kCols = Cfg::kBlockN;
+  static constexpr int kRowStep = Cfg::kThreads / kCols;
+  static constexpr int kPerThread = Cfg::kBlockK / kRowStep;
+  static_assert(Cfg::kThreads % kCols == 0 && Cfg::kBlockK % kRowStep == 0, "loader mapping");
+
+  const ConvParams& p;
+  const float* img;  // x at this pixel's image
+  int h0, w0;        // input row and column of tap (0,0)
+  int crs;           // reduction index of this thread's first row in the current slice
+  bool ok;
+  float v[kPerThread];
+
+  __device__ __forceinline__ Im2colLoader(const ConvParams& p_, const float* x, std::int64_t col0)
+      : p(p_) {
+    const std::int64_t j = col0 + int(threadIdx.x % kCols);
+    ok = j < p.npq;
+    std::int64_t n = 0, pp = 0, qq = 0;
+    if (ok) {
+      n = j / p.pq;
+      const std::int64_t pq = j - n * p.pq;
+      pp = pq / p.q;
+      qq = pq - pp * p.q;
+    }
+    img = x + n * p.chw;
+    h0 = int(pp) * p.stride_h - p.pad_h;
+    w0 = int(qq) * p.stride_w - p.pad_w;
+    crs = int(threadIdx.x / kCols);
+  }
+
+  __device__ __forceinline__ void load(int valid) {
+    const int kr = int(threadIdx.x / kCols);
+#pragma unroll
+    for (int i = 0; i < kPerThread; ++i) {
+      const int idx = crs + i * kRowStep;
+      const int c = int(p.div_rs.div(unsigned(idx)));
+      const int rs = idx - c * p.rs;
+      const int r = int(p.div_s.div(unsigned(rs)));
+      const int s = rs - r * p.s;
+      const int h = h0 + r * p.dil_h, w = w0 + s * p.dil_w;
+      const bool in = ok && kr + i * kRowStep < valid && unsigned(h) < unsigned(p.h) &&
+                      unsigned(w) < unsigned(p.w);
+      v[i] = in ? img[Index(c) * Index(p.hw) + Index(h) * p.w + w] : 0.f;
+    }
+    crs += Cfg::kBlockK;
+  }
+
+  __device__ __forceinline__ void store(float* sm, int lds) const {
+    const int col = int(threadIdx.x % kCols), kr = int(threadIdx.x / kCols);
+#pragma unroll
+    for (int i = 0; i < kPerThread; ++i) sm[(kr + i * kRowStep) * lds + col] = v[i];
+  }
+};
+
+// Backward data's A operand: w^T (C, K*R*S), element (c, k*R*S + rs) = w[(k*C + c)*R*S + rs].
+// Each thread owns one input channel c for the whole reduction.
+template <class Cfg, class Index>
+struct TransposedFilterLoader {
+  static constexpr int kRows = Cfg::kBlockM;
+  static constexpr int kRowStep = Cfg::kThreads / kRows;
+  static constexpr int kPerThread = Cfg::kBlockK / kRowStep;
+  static_assert(Cfg::kThreads % kRows == 0 && Cfg::kBlockK % kRowStep == 0, "loader mapping");
+
+  const ConvParams& p;
+  const float* wc;  // w + c*R*S
+  int krs;
+  bool ok;
+  float v[kPerThread];
+
+  __device__ __forceinline__ TransposedFilterLoader(const ConvParams& p_, const float* w,
+                                                    std::int64_t row0)
+      : p(p_) {
+    const std::int64_t c = row0 + int(threadIdx.x % kRows);
+    ok = c < p.c;
+    wc = w + (ok ? c * p.rs : 0);
+    krs = int(threadIdx.x / kRows);
+  }
+
+  __device__ __forceinline__ void load(int valid) {
+    const int kr = int(threadIdx.x / kRows);
+#pragma unroll
+    for (int i = 0; i < kPerThread; ++i) {
+      const int idx = krs + i * kRowStep;
+      const int k = int(p.div_rs.div(unsigned(idx)));
+      const int rs = idx - k * p.rs;
+      v[i] = ok && kr + i * kRowStep < valid ? wc[Index(k) * p.crs + rs] : 0.f;
+    }
+    krs += Cfg::kBlockK;
+  }
+
+  __device__ __forceinline__ void store(float* sm, int lds) const {
+    const int row = int(threadIdx.x % kRows), kr = int(threadIdx.x / kRows);
+#pragma unroll
+    for (int i = 0; i < kPerThread; ++i) sm[(kr + i * kRowStep) * lds + row] = v[i];
+  }
+};
+
+// Backward data's B operand: (K*R*S, BLK_N) gathered from dy. Each thread owns one input pixel
+// (n, h, w); tap (r, s) of channel k reads dy(n, k, p, q) where p*stride_h = h + pad_h - r*dil_h
+// exactly (likewise q), and 0 where no output pixel put that tap on (h, w).
+template <class Cfg, class Index>
+struct DyGatherLoader {
+  static constexpr int kCols = Cfg::kBlockN;
+  static constexpr int kRowStep = Cfg::kThreads / kCols;
+  static constexpr int kPerThread = Cfg::kBlockK / kRowStep;
+  static_assert(Cfg::kThreads % kCols == 0 && Cfg::kBlockK % kRowStep == 0, "loader mapping");
+
+  const ConvParams& p;
+  const float* img;  // dy at this pixel's image
+  int hp, wp;        // h + pad_h, w + pad_w
+  int krs;
+  bool ok;
+  float v[kPerThread];
+
+  __device__ __forceinline__ DyGatherLoader(const ConvParams& p_, const float* dy,
+                                            std::int64_t col0)
+      : p(p_) {
+    const std::int64_t j = col0 + int(threadIdx.x % kCols);
+    ok = j < p.nhw;
+    std::int64_t n = 0, h = 0, w = 0;
+    if (ok) {
+      n = j / p.hw;
+      const std::int64_t hw = j - n * p.hw;
+      h = hw / p.w;
+      w = hw - h * p.w;
+    }
+    img = dy + n * p.kpq;
+    hp = int(h) + p.pad_h;
+    wp = int(w) + p.pad_w;
+    krs = int(threadIdx.x / kCols);
+  }
+
+  __device__ __forceinline__ void load(int valid) {
+    const int kr = int(threadIdx.x / kCols);
+#pragma unroll
+    for (int i = 0; i < kPerThread; ++i) {
+      const int idx = krs + i * kRowStep;
+      const int k = int(p.div_rs.div(unsigned(idx)));
+      const int rs = idx - k * p.rs;
+      const int r = int(p.div_s.div(unsigned(rs)));
+      const int s = rs - r * p.s;
+      const int ph = hp - r * p.dil_h, qw = wp - s * p.dil_w;
+      const int oh = int(p.div_stride_h.div(unsigned(ph < 0 ? 0 : ph)));
+      const int ow = int(p.div_stride_w.div(unsigned(qw < 0 ? 0 : qw)));
+      const bool in = ok && kr + i * kRowStep < valid && ph >= 0 && qw >= 0 &&
+                      oh * p.stride_h == ph && ow * p.stride_w == qw && oh < p.p && ow < p.q;
+      v[i] = in ? img[Index(k) * Index(p.pq) + Index(oh) * p.q + ow] : 0.f;
+    }
+    krs += Cfg::kBlockK;
+  }
+
+  __device__ __forceinline__ void store(float* sm, int lds) const {
+    const int col = int(threadIdx.x % kCols), kr = int(threadIdx.x / kCols);
+#pragma unroll
+    for (int i = 0; i < kPerThread; ++i) sm[(kr + i * kRowStep) * lds + col] = v[i];
+  }
+};
+
+// Backward filter's operands, both with the reduction (n, p, q) as the fast index. Each thread
+// moves 4 consecutive reduction elements of one row (an output channel k of dy, or a filter tap (c,
+// r, s) of im2col^T): it splits the first with fast division and steps through the other three.
+template <class Cfg, int Rows>
+struct ReductionRowsMapping {
+  static constexpr int kThreadsPerRow = Cfg::kBlockK / 4;
+  static constexpr int kRowsPerPass = Cfg::kThreads / kThreadsPerRow;
+  static constexpr int kPasses = Rows / kRowsPerPass;
+  static_assert(Cfg::kThreads % kThreadsPerRow == 0 && Rows % kRowsPerPass == 0 && kPasses >= 1,
+                "loader mapping must tile the (Rows, BLK_K) slice");
+  __device__ __forceinline__ static int k_off() { return int(threadIdx.x % kThreadsPerRow) * 4; }
+  __device__ __forceinline__ static int row(int i) {
+    return int(threadIdx.x / kThreadsPerRow) + i * kRowsPerPass;
+  }
+  __device__ __forceinline__ static void store(float* sm, int lds, const float4 (&v)[kPasses]) {
+#pragma unroll
+    for (int i = 0; i < kPasses; ++i) {
+      float* d = sm + k_off() * lds + row(i);
+      d[0 * lds] = v[i].x;
+      d[1 * lds] = v[i].y;
+      d[2 * lds] = v[i].z;
+      d[3 * lds] = v[i].w;
+    }
+  }
+};
+
+// dy as a (K, N*P*Q) matrix: element (k, n*P*Q + pq) = dy[(n*K + k)*P*Q + pq].
+template <class Cfg, class Index>
+struct DyRowsLoader {
+  using Map = ReductionRowsMapping<Cfg, Cfg::kBlockM>;
+  const ConvParams& p;
+  const float* dy;
+  Index row_off[Map::kPasses];
+  bool row_ok[Map::kPasses];
+  int npq;  // reduction index of this thread's first element in the current slice
+  float4 v[Map::kPasses];
+
+  __device__ __forceinline__ DyRowsLoader(const ConvParams& p_, const float* dy_, std::int64_t row0,
+                                          int k_begin)
+      : p(p_), dy(dy_) {
+#pragma unroll
+    for (int i = 0; i < Map::kPasses; ++i) {
+      const std::int64_t k = row0 + Map::row(i);
+      row_ok[i] = k < p.k;
+      row_off[i] = row_ok[i] ? Index(k) * Index(p.pq) : Index(0);
+    }
+    npq = k_begin + Map::k_off();
+  }
+
+  __device__ __forceinline__ void load(int valid) {
+    int n = int(p.div_pq.div(unsigned(npq)));
+    int pq = npq - n * int(p.pq);
+    const int left = valid - Map::k_off();
+    float t[4][Map::kPasses];
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const Index base = Index(n) * Index(p.kpq) + pq;
+#pragma unroll
+      for (int i = 0; i < Map::kPasses; ++i)
+        t[e][i] = row_ok[i] && e < left ? dy[base + row_off[i]] : 0.f;
+      if (++pq == int(p.pq)) pq = 0, ++n;
+    }
+#pragma unroll
+    for (int i = 0; i < Map::kPasses; ++i) v[i] = make_float4(t[0][i], t[1][i], t[2][i], t[3][i]);
+    npq += Cfg::kBlockK;
+  }
+
+  __device__ __forceinline__ void store(float* sm, int lds) const {
+    Map::store(sm, lds, v);
+  }
+};
+
+// im2col^T as a (C*R*S, N*P*Q) matrix: element (c*R*S + r*S + s, n*P*Q + p*Q + q) =
+// x(n, c, p*stride_h - pad_h + r*dil_h, q*stride_w - pad_w + s*dil_w), zero outside the image.
+template <class Cfg, class Index>
+struct ColRowsLoader {
+  using Map = ReductionRowsMapping<Cfg, Cfg::kBlockN>;
+  const ConvParams& p;
+  const float* x;
+  Index c_off[Map::kPasses];
+  int h_off[Map::kPasses], w_off[Map::kPasses];
+  bool row_ok[Map::kPasses];
+  int npq;
+  float4 v[Map::kPasses];
+
+  __device__ __forceinline__ ColRowsLoader(const ConvParams& p_, const float* x_, std::int64_t row0,
+                                           int k_begin)
+      : p(p_), x(x_) {
+#pragma unroll
+    for (int i = 0; i < Map::kPasses; ++i) {
+      const std::int64_t crs = row0 + Map::row(i);
+      row_ok[i] = crs < p.crs;
+      const int idx = row_ok[i] ? int(crs) : 0;
+      const int c = idx / p.rs, rs = idx - c * p.rs, r = rs / p.s, s = rs - r * p.s;
+      c_off[i] = Index(c) * Index(p.hw);
+      h_off[i] = r * p.dil_h - p.pad_h;
+      w_off[i] = s * p.dil_w - p.pad_w;
+    }
+    npq = k_begin + Map::k_off();
+  }
+
+  __device__ __forceinline__ void load(int valid) {
+    int n = int(p.div_pq.div(unsigned(npq)));
+    const int pq = npq - n * int(p.pq);
+    int oh = int(p.div_q.div(unsigned(pq)));
+    int ow = pq - oh * p.q;
+    const int left = valid - Map::k_off();
+    float t[4][Map::kPasses];
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const Index image = Index(n) * Index(p.chw);
+      const int hb = oh * p.stride_h, wb = ow * p.stride_w;
+#pragma unroll
+      for (int i = 0; i < Map::kPasses; ++i) {
+        const int h = hb + h_off[i], w = wb + w_off[i];
+        const bool in =
+            row_ok[i] && e < left && unsigned(h) < unsigned(p.h) && unsigned(w) < unsigned(p.w);
+        t[e][i] = in ? x[image + c_off[i] + Index(h) * p.w + w] : 0.f;
+      }
+      if (++ow == p.q) {
+        ow = 0;
+        if (++oh == p.p) oh = 0, ++n;
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < Map::kPasses; ++i) v[i] = make_float4(t[0][i], t[1][i], t[2][i], t[3][i]);
+    npq += Cfg::kBlockK;
+  }
+
+  __device__ __forceinline__ void store(float* sm, int lds) const {
+    Map::store(sm, lds, v);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Kernels. Each: one thread block per (BLK_M, BLK_N) output tile, blockIdx.x over columns
+// (pixels, or filter taps for backward filter) and blockIdx.y over rows (channels); each thread
+// computes THR_M x THR_N outputs; the reduction runs in steps of BLK_K through shared memory.
+
+// y(K, N*P*Q) = w(K, C*R*S) * im2col(x) + bias.
+template <class Cfg, class Index, bool VecW>
+__global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
+    conv2d_forward_implicit_gemm_kernel(float* __restrict__ y, const float* __restrict__ x,
+                                        const float* __restrict__ w, const float* __restrict__ bias,
+                                        const __grid_constant__ ConvParams p) {
+  __shared__ TileSmem<Cfg> smem;
+  const std::int64_t m0 = std::int64_t(blockIdx.y) * Cfg::kBlockM;
+  const std::int64_t n0 = std::int64_t(blockIdx.x) * Cfg::kBlockN;
+  KContiguousLoader<Cfg, Cfg::kBlockM, VecW> la(w, p.crs, p.k, m0);  // (BLK_M, BLK_K) of w
+  Im2colLoader<Cfg, Index> lb(p, x, n0);                             // (BLK_K, BLK_N) of im2col
+  float acc[Cfg::kThreadM][Cfg::kThreadN];                           // (THR_M, THR_N)
+  tile_mainloop<Cfg>(la, lb, p.crs, smem, acc);
+  store_tile<Cfg>(y, acc, m0, n0, p.k, p.npq, p.pq, ImageColumns{p.pq, p.kpq}, 1.f, 0.f, bias);
+}
+
+// dx(C, N*H*W) = w^T(C, K*R*S) * dycol(K*R*S, N*H*W).
+template <class Cfg, class Index>
+__global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
+    conv2d_backward_data_implicit_gemm_kernel(float* __restrict__ dx, const float* __restrict__ dy,
+                                              const float* __restrict__ w,
+                                              const __grid_constant__ ConvParams p) {
+  __shared__ TileSmem<Cfg> smem;
+  const std::int64_t m0 = std::int64_t(blockIdx.y) * Cfg::kBlockM;
+  const std::int64_t n0 = std::int64_t(blockIdx.x) * Cfg::kBlockN;
+  TransposedFilterLoader<Cfg, Index> la(p, w, m0);  // (BLK_M, BLK_K) of w^T
+  DyGatherLoader<Cfg, Index> lb(p, dy, n0);         // (BLK_K, BLK_N) of dycol
+  float acc[Cfg::kThreadM][Cfg::kThreadN];          // (THR_M, THR_N)
+  tile_mainloop<Cfg>(la, lb, p.krs, smem, acc);
+  store_tile<Cfg>(dx, acc, m0, n0, p.c, p.nhw, p.hw, ImageColumns{p.hw, p.chw}, 1.f, 0.f, nullptr);
+}
+
+// out(K, C*R*S) = dy(K, N*P*Q) * im2col^T over the reduction slice [z*chunk, min((z+1)*chunk, NPQ))
+// of blockIdx.z; out is dw itself with one slice, else the slice's page of the workspace.
+template <class Cfg, class Index>
+__global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
+    conv2d_backward_filter_implicit_gemm_kernel(float* __restrict__ out,
+                                                const float* __restrict__ dy,
+                                                const float* __restrict__ x, int chunk,
+                                                const __grid_constant__ ConvParams p) {
+  __shared__ TileSmem<Cfg> smem;
+  const std::int64_t m0 = std::int64_t(blockIdx.y) * Cfg::kBlockM;
+  const std::int64_t n0 = std::int64_t(blockIdx.x) * Cfg::kBlockN;
+  const int k_begin = int(blockIdx.z) * chunk;
+  const int length = int(p.npq - k_begin < chunk ? p.npq - k_begin : chunk);
+  DyRowsLoader<Cfg, Index> la(p, dy, m0, k_begin);  // (BLK_M, BLK_K) of dy
+  ColRowsLoader<Cfg, Index> lb(p, x, n0, k_begin);  // (BLK_K, BLK_N) of im2col^T
+  float acc[Cfg::kThreadM][Cfg::kThreadN];          // (THR_M, THR_N)
+  tile_mainloop<Cfg>(la, lb, length, smem, acc);
+  store_tile<Cfg>(out + std::int64_t(blockIdx.z) * p.k * p.crs, acc, m0, n0, p.k, p.crs, p.crs,
+                  IdentityColumns{}, 1.f, 0.f, nullptr);
+}
+
+// dw[i] = sum over slices z (in order) of partial[z][i]: one thread per element, grid-stride.
+__global__ void conv2d_backward_filter_split_reduce_kernel(float* __restrict__ dw,
+                                                           const float* __restrict__ partial,
+                                                           std::int64_t count, int splits) {
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < count;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    float sum = 0.f;
+    for (int z = 0; z < splits; ++z) sum += partial[z * count + i];
+    dw[i] = sum;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Launch helpers.
+
+inline bool use_large_tile(std::int64_t rows, std::int64_t cols) {
+  const std::int64_t tiles = ((rows + TileLarge::kBlockM - 1) / TileLarge::kBlockM) *
+                             ((cols + TileLarge::kBlockN - 1) / TileLarge::kBlockN);
+  return tiles >= multiprocessor_count();
+}
+
+template <class Cfg>
+inline bool make_grid(std::int64_t rows, std::int64_t cols, std::int64_t slices, dim3& grid) {
+  const std::int64_t gx = (cols + Cfg::kBlockN - 1) / Cfg::kBlockN;
+  const std::int64_t gy = (rows + Cfg::kBlockM - 1) / Cfg::kBlockM;
+  if (gx > 0x7fffffff || gy > 65535 || slices > 65535) return false;
+  grid = dim3(unsigned(gx), unsigned(gy), unsigned(slices));
+  return true;
+}
+
+template <class Cfg, class Index>
+cudaError_t launch_conv2d_forward(float* y, const float* x, const float* w, const float* bias,
+                                  const ConvParams& p, bool vec_w, cudaStream_t stream) {
+  dim3 grid;
+  if (!make_grid<Cfg>(p.k, p.npq, 1, grid)) return cudaErrorInvalidValue;
+  if (vec_w)
+    conv2d_forward_implicit_gemm_kernel<Cfg, Index, true>
+        <<<grid, Cfg::kThreads, 0, stream>>>(y, x, w, bias, p);
+  else
+    conv2d_forward_implicit_gemm_kernel<Cfg, Index, false>
+        <<<grid, Cfg::kThreads, 0, stream>>>(y, x, w, bias, p);
+  return cudaGetLastError();
+}
+
+template <class Cfg, class Index>
+cudaError_t launch_conv2d_backward_data(float* dx, const float* dy, const float* w,
+                                        const ConvParams& p, cudaStream_t stream) {
+  dim3 grid;
+  if (!make_grid<Cfg>(p.c, p.nhw, 1, grid)) return cudaErrorInvalidValue;
+  conv2d_backward_data_implicit_gemm_kernel<Cfg, Index>
+      <<<grid, Cfg::kThreads, 0, stream>>>(dx, dy, w, p);
+  return cudaGetLastError();
+}
+
+// How backward filter splits its reduction: tile shape, slices and slice length. A function of
+// the descriptor alone (no device query), so the workspace size never disagrees with the launch.
+struct BackwardFilterPlan {
+  bool large = true;
+  int splits = 1;
+  int chunk = 0;  // reduction elements per slice, a multiple of BLK_K
+  std::size_t workspace_bytes = 0;
+};
+
+inline BackwardFilterPlan plan_backward_filter(const ConvParams& p) {
+  // Enough blocks for a few waves on a 132-SM H100; each slice at least 64 reduction steps; the
+  // workspace at most 32 MiB (partials cost a read and a write each in the reduction pass).
+  constexpr std::int64_t kTargetBlocksLarge = 528, kTargetBlocksSmall = 1056;
+  constexpr std::int64_t kMinChunk = 512;
+  constexpr std::int64_t kMaxWorkspace = std::int64_t(32) << 20;
+  BackwardFilterPlan plan;
+  plan.large = p.k >= TileLarge::kBlockM && p.crs >= TileLarge::kBlockN;
+  const std::int64_t bm = plan.large ? TileLarge::kBlockM : TileSmall::kBlockM;
+  const std::int64_t bn = plan.large ? TileLarge::kBlockN : TileSmall::kBlockN;
+  const std::int64_t bk = TileLarge::kBlockK;
+  const std::int64_t tiles = ((p.k + bm - 1) / bm) * ((p.crs + bn - 1) / bn);
+  const std::int64_t target = plan.large ? kTargetBlocksLarge : kTargetBlocksSmall;
+  const std::int64_t page = std::int64_t(p.k) * p.crs * std::int64_t(sizeof(float));
+  std::int64_t splits = (target + tiles - 1) / tiles;
+  splits =
+      splits < (p.npq + kMinChunk - 1) / kMinChunk ? splits : (p.npq + kMinChunk - 1) / kMinChunk;
+  if (page > 0 && splits * page > kMaxWorkspace) splits = kMaxWorkspace / page;
+  if (splits > 65535) splits = 65535;
+  if (splits < 1) splits = 1;
+  std::int64_t chunk = (p.npq + splits - 1) / splits;
+  chunk = (chunk + bk - 1) / bk * bk;
+  if (chunk < 1) chunk = bk;
+  splits = (p.npq + chunk - 1) / chunk;
+  if (splits < 1) splits = 1;
+  plan.splits = int(splits);
+  plan.chunk = int(chunk);
+  plan.workspace_bytes = splits > 1 ? std::size_t(splits) * std::size_t(page) : 0;
+  return plan;
+}
+
+template <class Cfg, class Index>
+cudaError_t launch_conv2d_backward_filter(float* dw, const float* dy, const float* x,
+                                          const ConvParams& p, const BackwardFilterPlan& plan,
+                                          float* workspace, cudaStream_t stream) {
+  dim3 grid;
+  if (!make_grid<Cfg>(p.k, p.crs, plan.splits, grid)) return cudaErrorInvalidValue;
+  float* out = plan.splits > 1 ? workspace : dw;
+  conv2d_backward_filter_implicit_gemm_kernel<Cfg, Index>
+      <<<grid, Cfg::kThreads, 0, stream>>>(out, dy, x, plan.chunk, p);
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess || plan.splits == 1) return e;
+  const std::int64_t count = std::int64_t(p.k) * p.crs;
+  const std::int64_t blocks = (count + 255) / 256;
+  conv2d_backward_filter_split_reduce_kernel<<<unsigned(blocks < 65536 ? blocks : 65536), 256, 0,
+                                               stream>>>(dw, workspace, count, plan.splits);
+  return cudaGetLastError();
+}
+
+inline bool is_pointwise(const Conv2dDesc& d) {
+  return d.r == 1 && d.s == 1 && d.stride_h == 1 && d.stride_w == 1 && d.pad_h == 0 &&
+         d.pad_w == 0 && d.n <= 65535;
+}
+
+}  // namespace detail
+
+// y = conv(x, w) + bias (bias may be null): x (N,C,H,W), w (K,C,R,S), y (N,K,P,Q), contiguous.
+// 1x1 stride-1 unpadded filters run as one GEMM per image; everything else as implicit GEMM.
+// Returns cudaErrorInvalidValue for an impossible descriptor or null pointers; cudaSuccess without
+// launching when y is empty.
+inline cudaError_t conv2d_forward_implicit_gemm(float* y, const float* x, const float* w,
+                                                const float* bias, const Conv2dDesc& d,
+                                                cudaStream_t stream) {
+  detail::ConvParams p{};
+  if (!detail::make_conv_params(d, p)) return cudaErrorInvalidValue;
+  if (p.npq == 0 || p.k == 0) return cudaSuccess;
+  if (!y || (p.crs > 0 && (!x || !w))) return cudaErrorInvalidValue;
+  if (detail::is_pointwise(d)) {
+    GemmDesc g;
+    g.m = d.k, g.n = p.hw, g.k = d.c, g.lda = d.c, g.ldb = p.hw, g.ldc = p.hw;
+    g.batch = d.n, g.stride_a = 0, g.stride_b = p.chw, g.stride_c = p.kpq;
+    return detail::gemm_tiled_with_bias(y, w, x, g, 1.f, 0.f, bias, stream);
+  }
+  const bool vec_w = detail::aligned16(w) && p.crs % 4 == 0;
+  const bool large = detail::use_large_tile(p.k, p.npq);
+  if (detail::needs_int64(p))
+    return large ? detail::launch_conv2d_forward<detail::TileLarge, std::int64_t>(y, x, w, bias, p,
+                                                                                  vec_w, stream)
+                 : detail::launch_conv2d_forward<detail::TileSmall, std::int64_t>(y, x, w, bias, p,
+                                                                                  vec_w, stream);
+  return large ? detail::launch_conv2d_forward<detail::TileLarge, int>(y, x, w, bias, p, vec_w,
+                                                                       stream)
+               : detail::launch_conv2d_forward<detail::TileSmall, int>(y, x, w, bias, p, vec_w,
+                                                                       stream);
+}
+
+// dx = gradient of the forward's output with respect to x, given dy (N,K,P,Q); overwrites dx.
+inline cudaError_t conv2d_backward_data_implicit_gemm(float* dx, const float* dy, const float* w,
+                                                      const Conv2dDesc& d, cudaStream_t stream) {
+  detail::ConvParams p{};
+  if (!detail::make_conv_params(d, p)) return cudaErrorInvalidValue;
+  if (p.nhw == 0 || p.c == 0) return cudaSuccess;
+  if (!dx) return cudaErrorInvalidValue;
+  if (p.k == 0 || p.pq == 0)  // no output pixel touches the input: its gradient is zero
+    return cudaMemsetAsync(dx, 0, std::size_t(p.n * p.chw) * sizeof(float), stream);
+  if (!dy || !w) return cudaErrorInvalidValue;
+  if (detail::is_pointwise(d)) {
+    GemmDesc g;
+    g.m = d.c, g.n = p.hw, g.k = d.k, g.trans_a = true, g.lda = d.c, g.ldb = p.hw, g.ldc = p.hw;
+    g.batch = d.n, g.stride_a = 0, g.stride_b = p.kpq, g.stride_c = p.chw;
+    return detail::gemm_tiled_with_bias(dx, w, dy, g, 1.f, 0.f, nullptr, stream);
+  }
+  const bool large = detail::use_large_tile(p.c, p.nhw);
+  if (detail::needs_int64(p))
+    return large ? detail::launch_conv2d_backward_data<detail::TileLarge, std::int64_t>(dx, dy, w,
+                                                                                        p, stream)
+                 : detail::launch_conv2d_backward_data<detail::TileSmall, std::int64_t>(dx, dy, w,
+                                                                                        p, stream);
+  return large ? detail::launch_conv2d_backward_data<detail::TileLarge, int>(dx, dy, w, p, stream)
+               : detail::launch_conv2d_backward_data<detail::TileSmall, int>(dx, dy, w, p, stream);
+}
+
+// Bytes of workspace conv2d_backward_filter_implicit_gemm needs for d (0 when it needs none, or
+// when d is impossible).
+inline std::size_t conv2d_backward_filter_workspace_bytes(const Conv2dDesc& d) {
+  detail::ConvParams p{};
+  if (!detail::make_conv_params(d, p) || p.k == 0 || p.crs == 0 || p.npq == 0 || p.npq > 0x7fffffff)
+    return 0;
+  return detail::plan_backward_filter(p).workspace_bytes;
+}
+
+// dw = gradient of the forward's output with respect to w, given dy and x; overwrites dw. workspace
+// must hold conv2d_backward_filter_workspace_bytes(d) bytes (16-byte aligned; may be null when that
+// is 0). Requires N*P*Q < 2^31. Deterministic: partial sums over slices of N*P*Q are added in a
+// fixed order.
+inline cudaError_t conv2d_backward_filter_implicit_gemm(float* dw, const float* dy, const float* x,
+                                                        const Conv2dDesc& d, void* workspace,
+                                                        std::size_t workspace_bytes,
+                                                        cudaStream_t stream) {
+  detail::ConvParams p{};
+  if (!detail::make_conv_params(d, p)) return cudaErrorInvalidValue;
+  if (p.k == 0 || p.crs == 0) return cudaSuccess;
+  if (!dw) return cudaErrorInvalidValue;
+  if (p.npq == 0)  // no output pixel: the gradient is zero
+    return cudaMemsetAsync(dw, 0, std::size_t(p.k) * p.crs * sizeof(float), stream);
+  if (!dy || !x || p.npq > 0x7fffffff) return cudaErrorInvalidValue;
+  const detail::BackwardFilterPlan plan = detail::plan_backward_filter(p);
+  if (workspace_bytes < plan.workspace_bytes || (plan.workspace_bytes > 0 && !workspace))
+    return cudaErrorInvalidValue;
+  float* ws = static_cast<float*>(workspace);
+  if (detail::needs_int64(p))
+    return plan.large ? detail::launch_conv2d_backward_filter<detail::TileLarge, std::int64_t>(
+                            dw, dy, x, p, plan, ws, stream)
+                      : detail::launch_conv2d_backward_filter<detail::TileSmall, std::int64_t>(
+                            dw, dy, x, p, plan, ws, stream);
+  return plan.large ? detail::launch_conv2d_backward_filter<detail::TileLarge, int>(
+                          dw, dy, x, p, plan, ws, stream)
+                    : detail::launch_conv2d_backward_filter<detail::TileSmall, int>(
+                          dw, dy, x, p, plan, ws, stream);
+}
+
+}  // namespace tinycnn::kernels::cuda

@@ -1,0 +1,359 @@
+// Tile machinery shared by the CUDA GEMM and the implicit-GEMM convolutions: tile shapes, the
+// double-buffered shared-memory main loop, loaders for plain matrices, the epilogue, fast division.
+//
+// Every kernel built on it computes one (BLK_M, BLK_N) tile of C(M,N) = A(M,K) * B(K,N) per thread
+// block. An operand reaches the main loop only through a loader with two calls:
+//   load(valid)    global -> registers: the next (rows, BLK_K) slice of the reduction, of which
+//                  only the first `valid` reduction elements exist (zeros after them and outside
+//                  the matrix); then step to the following slice
+//   store(s, lds)  registers -> shared memory, K-major: s[k * lds + row]
+// so GEMM operands, im2col gathers and transposed filters all run on the same inner product. The
+// tile shape and the inner product live in TileConfig and mma_tile; a tensor-core variant replaces
+// those two without touching the loaders or the op layer.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace tinycnn::kernels::cuda::detail {
+
+// BLK_M x BLK_N outputs per block, BLK_K reduction elements per shared-memory stage; each thread
+// owns THR_M x THR_N outputs as a 2x2 grid of (THR_M/2, THR_N/2) quads spaced half a tile apart,
+// so a warp's shared-memory reads are contiguous float4s (no bank conflicts).
+template <int BlockM, int BlockN, int BlockK, int ThreadM, int ThreadN, int MinBlocksPerSm>
+struct TileConfig {
+  static constexpr int kBlockM = BlockM, kBlockN = BlockN, kBlockK = BlockK;
+  static constexpr int kThreadM = ThreadM, kThreadN = ThreadN;
+  static constexpr int kThreadsM = BlockM / ThreadM, kThreadsN = BlockN / ThreadN;
+  static constexpr int kThreads = kThreadsM * kThreadsN;
+  static constexpr int kMinBlocksPerSm = MinBlocksPerSm;
+  // Padding a shared row by 4 floats keeps transposing stores conflict-free and rows 16-byte
+  // aligned.
+  static constexpr int kLdsA = BlockM + 4, kLdsB = BlockN + 4;
+  static constexpr int kStageA = BlockK * kLdsA, kStageB = BlockK * kLdsB;  // floats per stage
+  static_assert(ThreadM % 2 == 0 && ThreadN % 2 == 0, "thread tiles are 2x2 quads");
+  static_assert(BlockM % ThreadM == 0 && BlockN % ThreadN == 0,
+                "thread tiles must cover the block");
+  static_assert(BlockK % 4 == 0, "loaders move 4 reduction elements at a time");
+};
+
+// The main configuration: 128x128x8, 256 threads of 8x8; 2 blocks per SM caps registers at 128.
+using TileLarge = TileConfig<128, 128, 8, 8, 8, 2>;
+// For problems with fewer large tiles than SMs: 64x64x8, 64 threads of 8x8.
+using TileSmall = TileConfig<64, 64, 8, 8, 8, 8>;
+
+// ---------------------------------------------------------------------------------------------
+// Division by a run-time constant as multiply-high and shift (valid for dividends below 2^31).
+
+struct FastDivmod {
+  unsigned divisor = 1, multiplier = 0, shift = 0;
+
+  FastDivmod() = default;
+  __host__ explicit FastDivmod(unsigned d) : divisor(d) {
+    if (d <= 1) return;
+    unsigned log2_ceil = 0;
+    while ((1ull << log2_ceil) < d) ++log2_ceil;
+    const unsigned p = 31 + log2_ceil;
+    multiplier = unsigned(((1ull << p) + d - 1) / d);
+    shift = p - 32;
+  }
+  __device__ __forceinline__ unsigned div(unsigned n) const {
+    return divisor == 1 ? n : __umulhi(n, multiplier) >> shift;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Loaders of plain matrices (GEMM operands, filters). "Rows" is the tile's M or N extent.
+
+// Operand stored with the reduction index contiguous: element (row i, reduction k) at p[i*ld + k]
+// (A untransposed, B transposed, the filter in convolution forward). Each thread moves 4
+// consecutive k of one row: a float4 when Vec (ld % 4 == 0 and p 16-byte aligned, checked at
+// launch) and all 4 are valid, else 4 checked scalars.
+template <class Cfg, int Rows, bool Vec>
+struct KContiguousLoader {
+  static constexpr int kThreadsPerRow = Cfg::kBlockK / 4;
+  static constexpr int kRowsPerPass = Cfg::kThreads / kThreadsPerRow;
+  static constexpr int kPasses = Rows / kRowsPerPass;
+  static_assert(Cfg::kThreads % kThreadsPerRow == 0 && Rows % kRowsPerPass == 0 && kPasses >= 1,
+                "loader mapping must tile the (Rows, BLK_K) slice");
+
+  const float* ptr[kPasses];  // this thread's row at the current slice, + k_off
+  bool row_ok[kPasses];
+  int k_off;
+  float4 v[kPasses];
+
+  // p points at (row 0, reduction k_begin) of the operand.
+  __device__ __forceinline__ KContiguousLoader(const float* p, std::int64_t ld,
+                                               std::int64_t rows_total, std::int64_t row0) {
+    k_off = int(threadIdx.x % kThreadsPerRow) * 4;
+#pragma unroll
+    for (int i = 0; i < kPasses; ++i) {
+      const std::int64_t row = row0 + int(threadIdx.x / kThreadsPerRow) + i * kRowsPerPass;
+      row_ok[i] = row < rows_total;
+      ptr[i] = p + (row_ok[i] ? row * ld : 0) + k_off;
+    }
+  }
+
+  // Loads the slice's first `valid` reduction elements (zeros after), then steps to the next slice.
+  __device__ __forceinline__ void load(int valid) {
+    const int left = valid - k_off;
+#pragma unroll
+    for (int i = 0; i < kPasses; ++i) {
+      if (Vec && row_ok[i] && left >= 4) {
+        v[i] = *reinterpret_cast<const float4*>(ptr[i]);
+      } else {
+        v[i].x = row_ok[i] && left > 0 ? ptr[i][0] : 0.f;
+        v[i].y = row_ok[i] && left > 1 ? ptr[i][1] : 0.f;
+        v[i].z = row_ok[i] && left > 2 ? ptr[i][2] : 0.f;
+        v[i].w = row_ok[i] && left > 3 ? ptr[i][3] : 0.f;
+      }
+      ptr[i] += Cfg::kBlockK;
+    }
+  }
+
+  __device__ __forceinline__ void store(float* s, int lds) const {
+    const int row = int(threadIdx.x / kThreadsPerRow);
+#pragma unroll
+    for (int i = 0; i < kPasses; ++i) {
+      float* d = s + k_off * lds + row + i * kRowsPerPass;
+      d[0 * lds] = v[i].x;
+      d[1 * lds] = v[i].y;
+      d[2 * lds] = v[i].z;
+      d[3 * lds] = v[i].w;
+    }
+  }
+};
+
+// Operand stored with the tile's rows contiguous: element (row i, reduction k) at p[k*ld + i]
+// (A transposed, B untransposed). Each thread moves 4 consecutive rows of one k: a float4 when Vec
+// and all 4 rows exist, else 4 checked scalars. Stores are float4 into the K-major stage.
+template <class Cfg, int Rows, bool Vec>
+struct RowContiguousLoader {
+  static constexpr int kThreadsPerK = Rows / 4;
+  static constexpr int kKPerPass = Cfg::kThreads / kThreadsPerK;
+  static constexpr int kPasses = Cfg::kBlockK / kKPerPass;
+  static_assert(Rows % 4 == 0 && Cfg::kThreads % kThreadsPerK == 0 &&
+                    Cfg::kBlockK % kKPerPass == 0 && kPasses >= 1,
+                "loader mapping must tile the (Rows, BLK_K) slice");
+
+  const float* ptr;  // (this thread's first row, this thread's k) of the current slice
+  int ld;            // below 2^31 (checked at launch)
+  int rows_left;     // rows of the matrix from this thread's first row on, capped at 4
+  float4 v[kPasses];
+
+  // p points at (row 0, reduction k_begin) of the operand.
+  __device__ __forceinline__ RowContiguousLoader(const float* p, std::int64_t ld_,
+                                                 std::int64_t rows_total, std::int64_t row0) {
+    const int row_off = int(threadIdx.x % kThreadsPerK) * 4;
+    const std::int64_t left = rows_total - row0 - row_off;
+    rows_left = int(left < 0 ? 0 : left > 4 ? 4 : left);
+    ld = int(ld_);
+    ptr = p + (rows_left > 0 ? row0 + row_off : 0) + int(threadIdx.x / kThreadsPerK) * ld_;
+  }
+
+  __device__ __forceinline__ void load(int valid) {
+    const int k_row = int(threadIdx.x / kThreadsPerK);
+#pragma unroll
+    for (int i = 0; i < kPasses; ++i) {
+      const bool k_ok = k_row + i * kKPerPass < valid;
+      const float* src = ptr + std::int64_t(i * kKPerPass) * ld;
+      if (Vec && k_ok && rows_left == 4) {
+        v[i] = *reinterpret_cast<const float4*>(src);
+      } else {
+        v[i].x = k_ok && rows_left > 0 ? src[0] : 0.f;
+        v[i].y = k_ok && rows_left > 1 ? src[1] : 0.f;
+        v[i].z = k_ok && rows_left > 2 ? src[2] : 0.f;
+        v[i].w = k_ok && rows_left > 3 ? src[3] : 0.f;
+      }
+    }
+    ptr += std::int64_t(Cfg::kBlockK) * ld;
+  }
+
+  __device__ __forceinline__ void store(float* s, int lds) const {
+    const int row_off = int(threadIdx.x % kThreadsPerK) * 4,
+              k_row = int(threadIdx.x / kThreadsPerK);
+#pragma unroll
+    for (int i = 0; i < kPasses; ++i)
+      *reinterpret_cast<float4*>(&s[(k_row + i * kKPerPass) * lds + row_off]) = v[i];
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Inner product and main loop.
+
+template <int N>
+__device__ __forceinline__ void load_fragment(float* dst, const float* src) {
+  if constexpr (N == 4) {
+    const float4 t = *reinterpret_cast<const float4*>(src);
+    dst[0] = t.x, dst[1] = t.y, dst[2] = t.z, dst[3] = t.w;
+  } else if constexpr (N == 2) {
+    const float2 t = *reinterpret_cast<const float2*>(src);
+    dst[0] = t.x, dst[1] = t.y;
+  } else {
+#pragma unroll
+    for (int i = 0; i < N; ++i) dst[i] = src[i];
+  }
+}
+
+// acc (THR_M, THR_N) += sA (BLK_K, BLK_M)^T * sB (BLK_K, BLK_N) over this thread's rows and
+// columns: row i of acc is tile row (i < THR_M/2 ? 0 : BLK_M/2) + ty*THR_M/2 + i % (THR_M/2),
+// likewise columns.
+template <class Cfg>
+__device__ __forceinline__ void mma_tile(const float* sA, const float* sB,
+                                         float (&acc)[Cfg::kThreadM][Cfg::kThreadN]) {
+  constexpr int HM = Cfg::kThreadM / 2, HN = Cfg::kThreadN / 2;
+  const int tx = int(threadIdx.x % Cfg::kThreadsN), ty = int(threadIdx.x / Cfg::kThreadsN);
+  const float* pa = sA + ty * HM;
+  const float* pb = sB + tx * HN;
+  // Fragments of step kk+1 are read while step kk multiplies (two register sets), which bounds
+  // what the compiler keeps live and so the register count.
+  float a[2][Cfg::kThreadM], b[2][Cfg::kThreadN];
+  load_fragment<HM>(a[0], pa);
+  load_fragment<HM>(a[0] + HM, pa + Cfg::kBlockM / 2);
+  load_fragment<HN>(b[0], pb);
+  load_fragment<HN>(b[0] + HN, pb + Cfg::kBlockN / 2);
+#pragma unroll
+  for (int kk = 0; kk < Cfg::kBlockK; ++kk) {
+    const int cur = kk & 1;
+    if (kk + 1 < Cfg::kBlockK) {
+      const float* na = pa + (kk + 1) * Cfg::kLdsA;
+      const float* nb = pb + (kk + 1) * Cfg::kLdsB;
+      load_fragment<HM>(a[cur ^ 1], na);
+      load_fragment<HM>(a[cur ^ 1] + HM, na + Cfg::kBlockM / 2);
+      load_fragment<HN>(b[cur ^ 1], nb);
+      load_fragment<HN>(b[cur ^ 1] + HN, nb + Cfg::kBlockN / 2);
+    }
+#pragma unroll
+    for (int i = 0; i < Cfg::kThreadM; ++i)
+#pragma unroll
+      for (int j = 0; j < Cfg::kThreadN; ++j) acc[i][j] = fmaf(a[cur][i], b[cur][j], acc[i][j]);
+    // Keeps the compiler from hoisting later fragment reads above this step (register pressure).
+    asm volatile("" ::: "memory");
+  }
+}
+
+// Shared memory of one block: two stages of each operand, K-major.
+template <class Cfg>
+struct alignas(16) TileSmem {
+  float a[2 * Cfg::kStageA];
+  float b[2 * Cfg::kStageB];
+};
+
+// Runs a reduction of `length` elements (the loaders start at its first) through two shared-memory
+// stages: while the block multiplies stage t, each thread holds slice t+1 in registers and writes
+// it to the other stage afterwards, so one __syncthreads per slice suffices and global latency
+// hides behind BLK_K rank-1 updates. Ends synchronised, so the caller may reuse the shared memory.
+template <class Cfg, class LoaderA, class LoaderB>
+__device__ __forceinline__ void tile_mainloop(LoaderA& la, LoaderB& lb, int length,
+                                              TileSmem<Cfg>& smem,
+                                              float (&acc)[Cfg::kThreadM][Cfg::kThreadN]) {
+#pragma unroll
+  for (int i = 0; i < Cfg::kThreadM; ++i)
+#pragma unroll
+    for (int j = 0; j < Cfg::kThreadN; ++j) acc[i][j] = 0.f;
+  if (length <= 0) return;
+  la.load(length);
+  lb.load(length);
+  la.store(smem.a, Cfg::kLdsA);
+  lb.store(smem.b, Cfg::kLdsB);
+  __syncthreads();
+  int stage = 0;
+  for (int left = length - Cfg::kBlockK;; left -= Cfg::kBlockK) {
+    const bool more = left > 0;
+    if (more) {
+      la.load(left);
+      lb.load(left);
+    }
+    mma_tile<Cfg>(smem.a + stage * Cfg::kStageA, smem.b + stage * Cfg::kStageB, acc);
+    if (more) {
+      la.store(smem.a + (stage ^ 1) * Cfg::kStageA, Cfg::kLdsA);
+      lb.store(smem.b + (stage ^ 1) * Cfg::kStageB, Cfg::kLdsB);
+    }
+    __syncthreads();
+    if (!more) break;
+    stage ^= 1;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Epilogue: out[m * row_stride + col_offset(j)] = alpha * acc + beta * out + bias[m] for the
+// thread's outputs inside (M, N). beta == 0 never reads out. col_offset maps a GEMM column to its
+// place in memory (identity for GEMM; image and pixel for convolution outputs). Four columns go out
+// as one float4 when their offsets are consecutive and the address is 16-byte aligned.
+struct IdentityColumns {
+  __device__ __forceinline__ std::int64_t operator()(std::int64_t j) const { return j; }
+};
+
+template <class Cfg, class ColOffset>
+__device__ __forceinline__ void store_tile(float* out,
+                                           const float (&acc)[Cfg::kThreadM][Cfg::kThreadN],
+                                           std::int64_t m0, std::int64_t n0, std::int64_t m_total,
+                                           std::int64_t n_total, std::int64_t row_stride,
+                                           const ColOffset& col_offset, float alpha, float beta,
+                                           const float* bias) {
+  constexpr int HM = Cfg::kThreadM / 2, HN = Cfg::kThreadN / 2;
+  const int tx = int(threadIdx.x % Cfg::kThreadsN), ty = int(threadIdx.x / Cfg::kThreadsN);
+#pragma unroll
+  for (int jh = 0; jh < 2; ++jh) {
+    const std::int64_t j0 = n0 + jh * (Cfg::kBlockN / 2) + tx * HN;
+    std::int64_t off[HN];
+    bool col_ok[HN];
+    bool contiguous = true;
+#pragma unroll
+    for (int e = 0; e < HN; ++e) {
+      col_ok[e] = j0 + e < n_total;
+      off[e] = col_ok[e] ? col_offset(j0 + e) : 0;
+      contiguous = contiguous && col_ok[e] && off[e] == off[0] + e;
+    }
+#pragma unroll
+    for (int ih = 0; ih < 2; ++ih) {
+#pragma unroll
+      for (int i = 0; i < HM; ++i) {
+        const std::int64_t m = m0 + ih * (Cfg::kBlockM / 2) + ty * HM + i;
+        if (m >= m_total) continue;
+        const float add = bias ? bias[m] : 0.f;
+        float* row = out + m * row_stride;
+        const float* r = &acc[ih * HM + i][jh * HN];
+        if (HN == 4 && contiguous && (reinterpret_cast<std::uintptr_t>(row + off[0]) & 15) == 0) {
+          float4* dst = reinterpret_cast<float4*>(row + off[0]);
+          float4 o;
+          if (beta == 0.f) {
+            o = make_float4(alpha * r[0] + add, alpha * r[1] + add, alpha * r[2] + add,
+                            alpha * r[3] + add);
+          } else {
+            const float4 c = *dst;
+            o = make_float4(alpha * r[0] + beta * c.x + add, alpha * r[1] + beta * c.y + add,
+                            alpha * r[2] + beta * c.z + add, alpha * r[3] + beta * c.w + add);
+          }
+          *dst = o;
+        } else {
+#pragma unroll
+          for (int e = 0; e < HN; ++e) {
+            if (!col_ok[e]) continue;
+            float& o = row[off[e]];
+            o = beta == 0.f ? alpha * r[e] + add : alpha * r[e] + beta * o + add;
+          }
+        }
+      }
+    }
+  }
+}
+
+// Multiprocessors of the current device (one attribute query; 132 if it fails, an H100 SXM).
+inline int multiprocessor_count() {
+  int device = 0, sms = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+      sms <= 0) {
+    (void)cudaGetLastError();
+    return 132;
+  }
+  return sms;
+}
+
+inline bool aligned16(const void* p) {
+  return (reinterpret_cast<std::uintptr_t>(p) & 15) == 0;
+}
+
+}  // namespace tinycnn::kernels::cuda::detail

@@ -1,0 +1,162 @@
+// CUDA implicit-GEMM convolution (forward with and without bias, backward data, backward filter)
+// against the reference kernels over every parameter case, VGG-19 and NIN layers, both tile shapes.
+#include <catch2/catch.hpp>
+
+#include <tinycnn/tinycnn.hpp>
+#include <tinycnn/kernels/cuda/conv.cuh>
+#include <tinycnn/kernels/reference/conv.hpp>
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "support/compare.hpp"
+#include "support/cuda.hpp"
+#include "support/data.hpp"
+#include "support/problems.hpp"
+
+using tinycnn::cuda;
+using tinycnn::Tensor;
+using tinycnn::kernels::Conv2dDesc;
+namespace kc = tinycnn::kernels::cuda;
+namespace ref = tinycnn::kernels::reference;
+
+namespace {
+
+struct Sizes {
+  std::int64_t x, w, y;
+};
+Sizes sizes(const Conv2dDesc& d) {
+  return {d.n * d.c * d.h * d.w, d.k * d.c * d.r * d.s, d.n * d.k * d.p() * d.q()};
+}
+
+Tensor<float, cuda> poisoned_device(std::int64_t n) {
+  return Tensor<float, cuda>({n}, tinycnn::test::poisoned_vector<float>(n));
+}
+
+void check_forward(const Conv2dDesc& d, bool with_bias, std::uint64_t salt) {
+  INFO("forward, bias=" << with_bias);
+  const auto sz = sizes(d);
+  const auto x = tinycnn::test::random_vector<float>(sz.x, salt * 7 + 1);
+  const auto w = tinycnn::test::random_vector<float>(sz.w, salt * 7 + 2);
+  const auto bias = tinycnn::test::random_vector<float>(d.k, salt * 7 + 3);
+  std::vector<float> want(sz.y);
+  ref::conv2d_forward_reference(want.data(), x.data(), w.data(), with_bias ? bias.data() : nullptr, d);
+  Tensor<float, cuda> dx({sz.x}, x), dw({sz.w}, w), db({d.k}, bias);
+  auto dy = poisoned_device(sz.y);
+  REQUIRE(kc::conv2d_forward_implicit_gemm(dy.data(), dx.data(), dw.data(),
+                                           with_bias ? db.data() : nullptr, d,
+                                           tinycnn::cuda_stream()) == cudaSuccess);
+  TINYCNN_REQUIRE_CLOSE(dy.to_vector(), want, 1e-5);
+}
+
+void check_backward_data(const Conv2dDesc& d, std::uint64_t salt) {
+  INFO("backward data");
+  const auto sz = sizes(d);
+  const auto dy = tinycnn::test::random_vector<float>(sz.y, salt * 7 + 4);
+  const auto w = tinycnn::test::random_vector<float>(sz.w, salt * 7 + 5);
+  std::vector<float> want(sz.x);
+  ref::conv2d_backward_data_reference(want.data(), dy.data(), w.data(), d);
+  Tensor<float, cuda> ddy({sz.y}, dy), dw({sz.w}, w);
+  auto ddx = poisoned_device(sz.x);
+  REQUIRE(kc::conv2d_backward_data_implicit_gemm(ddx.data(), ddy.data(), dw.data(), d,
+                                                 tinycnn::cuda_stream()) == cudaSuccess);
+  TINYCNN_REQUIRE_CLOSE(ddx.to_vector(), want, 1e-5);
+}
+
+void check_backward_filter(const Conv2dDesc& d, std::uint64_t salt) {
+  INFO("backward filter");
+  const auto sz = sizes(d);
+  const auto dy = tinycnn::test::random_vector<float>(sz.y, salt * 7 + 6);
+  const auto x = tinycnn::test::random_vector<float>(sz.x, salt * 7 + 7);
+  std::vector<float> want(sz.w);
+  ref::conv2d_backward_filter_reference(want.data(), dy.data(), x.data(), d);
+  Tensor<float, cuda> ddy({sz.y}, dy), ddx({sz.x}, x);
+  auto ddw = poisoned_device(sz.w);
+  const std::size_t ws_bytes = kc::conv2d_backward_filter_workspace_bytes(d);
+  INFO("workspace bytes " << ws_bytes);
+  // Poisoned too: the kernel must write every partial it later sums.
+  auto ws = poisoned_device(std::int64_t((ws_bytes + 3) / 4));
+  REQUIRE(kc::conv2d_backward_filter_implicit_gemm(ddw.data(), ddy.data(), ddx.data(), d, ws.data(),
+                                                   ws_bytes, tinycnn::cuda_stream()) == cudaSuccess);
+  TINYCNN_REQUIRE_CLOSE(ddw.to_vector(), want, 1e-5);
+  if (ws_bytes > 0) {  // too small a workspace is refused
+    CHECK(kc::conv2d_backward_filter_implicit_gemm(ddw.data(), ddy.data(), ddx.data(), d, ws.data(),
+                                                   ws_bytes - 4, tinycnn::cuda_stream()) ==
+          cudaErrorInvalidValue);
+  }
+}
+
+void check_all(const std::vector<tinycnn::test::ConvCase>& cases, std::uint64_t salt) {
+  for (const auto& c : cases) {
+    INFO(c.name);
+    check_forward(c.desc, true, salt++);
+    check_forward(c.desc, false, salt++);
+    check_backward_data(c.desc, salt++);
+    check_backward_filter(c.desc, salt++);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("cuda conv implicit GEMM: every parameter case", "[cuda][kernels][conv]") {
+  TINYCNN_REQUIRE_CUDA();
+  TINYCNN_SEED_INFO();
+  check_all(tinycnn::test::conv_parameter_cases(), 1);
+}
+
+TEST_CASE("cuda conv implicit GEMM: VGG-19 layers at 32 px", "[cuda][kernels][conv]") {
+  TINYCNN_REQUIRE_CUDA();
+  TINYCNN_SEED_INFO();
+  check_all(tinycnn::test::vgg19_conv_cases(32), 1000);
+}
+
+TEST_CASE("cuda conv implicit GEMM: NIN layers at 67 px", "[cuda][kernels][conv]") {
+  TINYCNN_REQUIRE_CUDA();
+  TINYCNN_SEED_INFO();
+  check_all(tinycnn::test::nin_conv_cases(67), 2000);
+}
+
+TEST_CASE("cuda conv implicit GEMM: batches and the 128x128 tile", "[cuda][kernels][conv]") {
+  TINYCNN_REQUIRE_CUDA();
+  TINYCNN_SEED_INFO();
+  using tinycnn::test::conv;
+  // Enough 128x128 tiles (>= 132) that the large configuration runs, with partial edge tiles, an
+  // odd channel count (scalar filter loads) and a long backward-filter reduction (split-K).
+  check_all({{"large 3x3 pad1 k136", conv(1, 16, 130, 130, 136, 3, 3, 1, 1)},
+             {"large 3x3 stride2 c5", conv(2, 5, 181, 179, 130, 3, 3, 1, 1, 2, 2)},
+             {"large 1x1 batch2", conv(2, 132, 97, 101, 140, 1, 1)},
+             {"vgg19 conv1_2 batch 2 @32", conv(2, 64, 32, 32, 64, 3, 3, 1, 1)},
+             {"nin conv2 batch 3 @67", conv(3, 96, 8, 8, 256, 5, 5, 2, 2)}},
+            3000);
+}
+
+TEST_CASE("cuda conv implicit GEMM: empty problems", "[cuda][kernels][conv]") {
+  TINYCNN_REQUIRE_CUDA();
+  using tinycnn::test::conv;
+  const auto s = tinycnn::cuda_stream();
+  // Nothing to compute: success without touching the (null) pointers.
+  const Conv2dDesc no_images = conv(0, 3, 8, 8, 4, 3, 3, 1, 1);
+  CHECK(kc::conv2d_forward_implicit_gemm(nullptr, nullptr, nullptr, nullptr, no_images, s) ==
+        cudaSuccess);
+  CHECK(kc::conv2d_backward_data_implicit_gemm(nullptr, nullptr, nullptr, no_images, s) ==
+        cudaSuccess);
+  // No images but a filter: its gradient is zero, and is written.
+  auto dw = poisoned_device(4 * 3 * 9);
+  CHECK(kc::conv2d_backward_filter_workspace_bytes(no_images) == 0);
+  REQUIRE(kc::conv2d_backward_filter_implicit_gemm(dw.data(), nullptr, nullptr, no_images, nullptr,
+                                                   0, s) == cudaSuccess);
+  for (float v : dw.to_vector()) CHECK(v == 0.f);
+  // A filter larger than the padded input: no output pixel, so dx is zero.
+  const Conv2dDesc too_big = conv(1, 2, 3, 3, 2, 5, 5);
+  auto dx = poisoned_device(18);
+  Tensor<float, cuda> w({2 * 2 * 25});
+  REQUIRE(kc::conv2d_backward_data_implicit_gemm(dx.data(), nullptr, w.data(), too_big, s) ==
+          cudaSuccess);
+  for (float v : dx.to_vector()) CHECK(v == 0.f);
+  // Impossible descriptors are refused.
+  CHECK(kc::conv2d_forward_implicit_gemm(dx.data(), dx.data(), dx.data(), nullptr,
+                                         conv(1, 2, 3, 3, 2, 3, 3, 0, 0, 0, 1), s) ==
+        cudaErrorInvalidValue);
+}

@@ -1,0 +1,195 @@
+// CUDA gemm_tiled against the reference GEMM: every named size, transpose and (alpha, beta), padded
+// and unaligned leading dimensions, misaligned pointers, batches, both tile shapes, zero sizes.
+#include <catch2/catch.hpp>
+
+#include <tinycnn/tinycnn.hpp>
+#include <tinycnn/kernels/cuda/gemm.cuh>
+#include <tinycnn/kernels/reference/gemm.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "support/compare.hpp"
+#include "support/cuda.hpp"
+#include "support/data.hpp"
+#include "support/problems.hpp"
+
+using tinycnn::cuda;
+using tinycnn::Tensor;
+using tinycnn::kernels::GemmDesc;
+
+namespace {
+
+std::int64_t extent(std::int64_t batch, std::int64_t stride, std::int64_t rows, std::int64_t ld) {
+  return rows == 0 ? 0 : (batch - 1) * stride + (rows - 1) * ld + ld;
+}
+
+// Runs gemm_tiled on d and compares every C element with the reference. offset_* shift the
+// operands by that many floats from an aligned allocation (to force scalar loads).
+void check_gemm(const GemmDesc& d, float alpha, float beta, std::uint64_t salt, int offset_a = 0,
+                int offset_b = 0, int offset_c = 0) {
+  const std::int64_t rows_a = d.trans_a ? d.k : d.m, rows_b = d.trans_b ? d.n : d.k;
+  const std::int64_t size_a = extent(d.batch, d.stride_a, rows_a, d.lda) + offset_a;
+  const std::int64_t size_b = extent(d.batch, d.stride_b, rows_b, d.ldb) + offset_b;
+  const std::int64_t size_c = extent(d.batch, d.stride_c, d.m, d.ldc) + offset_c;
+  const auto a = tinycnn::test::random_vector<float>(size_a, salt * 3 + 1);
+  const auto b = tinycnn::test::random_vector<float>(size_b, salt * 3 + 2);
+  // beta == 0 must not read C: NaN there would show. Otherwise C holds values to be scaled.
+  auto c = beta == 0.f ? tinycnn::test::poisoned_vector<float>(size_c)
+                       : tinycnn::test::random_vector<float>(size_c, salt * 3 + 3);
+  std::vector<float> ref = c;
+  if (beta == 0.f)  // the reference leaves gaps between rows alone; make them comparable
+    for (auto& v : ref) v = 0.f;
+  tinycnn::kernels::reference::gemm_reference(ref.data() + offset_c, a.data() + offset_a,
+                                              b.data() + offset_b, d, alpha, beta);
+
+  Tensor<float, cuda> da({size_a}, a), db({size_b}, b), dc({size_c}, c);
+  REQUIRE(tinycnn::kernels::cuda::gemm_tiled(dc.data() + offset_c, da.data() + offset_a,
+                                             db.data() + offset_b, d, alpha, beta,
+                                             tinycnn::cuda_stream()) == cudaSuccess);
+  auto out = dc.to_vector();
+  // Only elements of C inside (M, N) of each batch entry are outputs; elsewhere the kernel must
+  // leave memory as it was (compare those exactly).
+  std::vector<float> got, want;
+  for (std::int64_t z = 0; z < d.batch; ++z)
+    for (std::int64_t i = 0; i < d.m; ++i)
+      for (std::int64_t j = 0; j < d.n; ++j) {
+        const std::int64_t at = offset_c + z * d.stride_c + i * d.ldc + j;
+        got.push_back(out[at]);
+        want.push_back(ref[at]);
+        out[at] = c[at];
+      }
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    INFO("element outside C written at " << i);
+    REQUIRE((out[i] == c[i] || (out[i] != out[i] && c[i] != c[i])));
+  }
+  TINYCNN_REQUIRE_CLOSE(got, want, 1e-5);
+}
+
+GemmDesc with_lds(GemmDesc d, std::int64_t pad_a, std::int64_t pad_b, std::int64_t pad_c) {
+  d.lda += pad_a, d.ldb += pad_b, d.ldc += pad_c;
+  const std::int64_t rows_a = d.trans_a ? d.k : d.m, rows_b = d.trans_b ? d.n : d.k;
+  d.stride_a = rows_a * d.lda, d.stride_b = rows_b * d.ldb, d.stride_c = d.m * d.ldc;
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("cuda gemm_tiled: named sizes x transposes x (alpha, beta)", "[cuda][kernels][gemm]") {
+  TINYCNN_REQUIRE_CUDA();
+  TINYCNN_SEED_INFO();
+  std::uint64_t salt = 1;
+  for (const auto& gc : tinycnn::test::gemm_cases())
+    for (int t = 0; t < 4; ++t)
+      for (const auto& [alpha, beta] : {std::pair{1.f, 0.f}, std::pair{0.5f, 2.f}}) {
+        const bool ta = t & 1, tb = t & 2;
+        INFO(gc.name << " trans_a=" << ta << " trans_b=" << tb << " alpha=" << alpha
+                     << " beta=" << beta);
+        check_gemm(tinycnn::kernels::packed_gemm(gc.m, gc.n, gc.k, ta, tb), alpha, beta, salt++);
+      }
+}
+
+TEST_CASE("cuda gemm_tiled: padded leading dimensions, unaligned to 4",
+          "[cuda][kernels][gemm]") {
+  TINYCNN_REQUIRE_CUDA();
+  TINYCNN_SEED_INFO();
+  std::uint64_t salt = 1000;
+  for (const auto& gc : tinycnn::test::gemm_cases())
+    for (int t = 0; t < 4; ++t) {
+      const bool ta = t & 1, tb = t & 2;
+      INFO(gc.name << " trans_a=" << ta << " trans_b=" << tb);
+      const auto packed = tinycnn::kernels::packed_gemm(gc.m, gc.n, gc.k, ta, tb);
+      check_gemm(with_lds(packed, 3, 5, 1), 1.f, 0.f, salt++);
+      check_gemm(with_lds(packed, 1, 7, 2), 0.5f, 2.f, salt++);
+      // Leading dimensions that are multiples of 4 (16-byte loads allowed) and padded.
+      check_gemm(with_lds(packed, 4 - packed.lda % 4, 8 - packed.ldb % 4, 4), 1.f, 0.f, salt++);
+    }
+}
+
+TEST_CASE("cuda gemm_tiled: misaligned operands fall back to scalar loads",
+          "[cuda][kernels][gemm]") {
+  TINYCNN_REQUIRE_CUDA();
+  TINYCNN_SEED_INFO();
+  std::uint64_t salt = 2000;
+  for (int t = 0; t < 4; ++t) {
+    const bool ta = t & 1, tb = t & 2;
+    INFO("trans_a=" << ta << " trans_b=" << tb);
+    const auto d = tinycnn::kernels::packed_gemm(132, 260, 68, ta, tb);  // ld multiples of 4
+    check_gemm(d, 1.f, 0.f, salt++, 1, 2, 3);
+    check_gemm(d, 0.5f, 2.f, salt++, 3, 0, 1);
+    check_gemm(d, 1.f, 0.f, salt++, 0, 1, 0);
+  }
+}
+
+TEST_CASE("cuda gemm_tiled: batched", "[cuda][kernels][gemm]") {
+  TINYCNN_REQUIRE_CUDA();
+  TINYCNN_SEED_INFO();
+  std::uint64_t salt = 3000;
+  for (int t = 0; t < 4; ++t) {
+    const bool ta = t & 1, tb = t & 2;
+    INFO("trans_a=" << ta << " trans_b=" << tb);
+    auto d = tinycnn::kernels::packed_gemm(37, 53, 29, ta, tb);
+    d.batch = 5;
+    check_gemm(d, 1.f, 0.f, salt++);
+    check_gemm(d, 0.5f, 2.f, salt++);
+    // Padded strides and leading dimensions; batch entries apart by more than their size.
+    auto p = with_lds(d, 2, 3, 5);
+    p.stride_a += 7, p.stride_b += 1, p.stride_c += 9;
+    check_gemm(p, 1.f, 0.f, salt++);
+    check_gemm(p, 0.5f, 2.f, salt++);
+    // A shared by all entries (stride 0), as the 1x1 convolution path uses it.
+    auto s = d;
+    s.stride_a = 0;
+    check_gemm(s, 1.f, 0.f, salt++);
+    // Enough large tiles (>= SM count) that the 128x128 configuration runs batched.
+    auto big = tinycnn::kernels::packed_gemm(1024, 768, 40, ta, tb);
+    big.batch = 3;
+    check_gemm(big, 0.5f, 2.f, salt++);
+  }
+}
+
+TEST_CASE("cuda gemm_tiled: large sizes on both tile shapes", "[cuda][kernels][gemm]") {
+  TINYCNN_REQUIRE_CUDA();
+  TINYCNN_SEED_INFO();
+  std::uint64_t salt = 4000;
+  for (int t = 0; t < 4; ++t) {
+    const bool ta = t & 1, tb = t & 2;
+    INFO("trans_a=" << ta << " trans_b=" << tb);
+    check_gemm(tinycnn::kernels::packed_gemm(1024, 512, 768, ta, tb), 1.f, 0.f, salt++);
+    // 12x12 = 144 large tiles: the 128x128 configuration on any GPU with up to 144 SMs.
+    check_gemm(tinycnn::kernels::packed_gemm(1536, 1536, 96, ta, tb), 0.5f, 2.f, salt++);
+    check_gemm(tinycnn::kernels::packed_gemm(1537, 1541, 131, ta, tb), 1.f, 0.f, salt++);
+  }
+}
+
+TEST_CASE("cuda gemm_tiled: zero sizes and K = 0", "[cuda][kernels][gemm]") {
+  TINYCNN_REQUIRE_CUDA();
+  const auto s = tinycnn::cuda_stream();
+  using tinycnn::kernels::cuda::gemm_tiled;
+  CHECK(gemm_tiled(nullptr, nullptr, nullptr, tinycnn::kernels::packed_gemm(0, 5, 3), 1.f, 0.f, s) ==
+        cudaSuccess);
+  CHECK(gemm_tiled(nullptr, nullptr, nullptr, tinycnn::kernels::packed_gemm(4, 0, 3), 1.f, 0.f, s) ==
+        cudaSuccess);
+  auto empty_batch = tinycnn::kernels::packed_gemm(4, 5, 3);
+  empty_batch.batch = 0;
+  CHECK(gemm_tiled(nullptr, nullptr, nullptr, empty_batch, 1.f, 0.f, s) == cudaSuccess);
+  // K = 0: C = beta * C (and 0 for beta = 0, without reading the NaN there).
+  const auto c = tinycnn::test::random_vector<float>(20, 7);
+  Tensor<float, cuda> dc({20}, c);
+  REQUIRE(gemm_tiled(dc.data(), nullptr, nullptr, tinycnn::kernels::packed_gemm(4, 5, 0), 1.f, 2.f,
+                     s) == cudaSuccess);
+  auto out = dc.to_vector();
+  for (int i = 0; i < 20; ++i) CHECK(out[i] == 2.f * c[i]);
+  dc.fill(std::numeric_limits<float>::quiet_NaN());
+  REQUIRE(gemm_tiled(dc.data(), nullptr, nullptr, tinycnn::kernels::packed_gemm(4, 5, 0), 1.f, 0.f,
+                     s) == cudaSuccess);
+  out = dc.to_vector();
+  for (int i = 0; i < 20; ++i) CHECK(out[i] == 0.f);
+  // Bad descriptors are reported, not launched.
+  auto bad = tinycnn::kernels::packed_gemm(4, 5, 3);
+  bad.lda = 2;
+  CHECK(gemm_tiled(dc.data(), dc.data(), dc.data(), bad, 1.f, 0.f, s) == cudaErrorInvalidValue);
+  bad = tinycnn::kernels::packed_gemm(-1, 5, 3);
+  CHECK(gemm_tiled(dc.data(), dc.data(), dc.data(), bad, 1.f, 0.f, s) == cudaErrorInvalidValue);
+}

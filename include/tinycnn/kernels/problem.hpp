@@ -79,6 +79,22 @@ struct Pool2dDesc {
   TINYCNN_HOST_DEVICE std::int64_t q() const {
     return out_size(w, kernel_w, stride_w, pad_w, ceil_mode);
   }
+
+  // The window of output (p, q) clipped to the input, [h0, h1) x [w0, w1), and its average-pooling
+  // divisor: PyTorch's rule, the window clipped to the padded input when count_include_pad, else
+  // the in-bounds count. Shared by the reference, CPU and CUDA kernels.
+  struct Window {
+    std::int64_t h0, h1, w0, w1, divisor;
+  };
+  TINYCNN_HOST_DEVICE Window window(std::int64_t p, std::int64_t q) const {
+    std::int64_t h0 = p * stride_h - pad_h, w0 = q * stride_w - pad_w;
+    std::int64_t h1 = h0 + kernel_h < h + pad_h ? h0 + kernel_h : h + pad_h;
+    std::int64_t w1 = w0 + kernel_w < w + pad_w ? w0 + kernel_w : w + pad_w;
+    const std::int64_t padded_size = (h1 - h0) * (w1 - w0);
+    h0 = h0 > 0 ? h0 : 0, w0 = w0 > 0 ? w0 : 0;
+    h1 = h1 < h ? h1 : h, w1 = w1 < w ? w1 : w;
+    return {h0, h1, w0, w1, count_include_pad ? padded_size : (h1 - h0) * (w1 - w0)};
+  }
 };
 
 }  // namespace tinycnn::kernels

@@ -26,9 +26,9 @@ T reduce(const Tensor<T, D>& x) {
   } else {
     require_cuda_kernels<T>();
 #if TINYCNN_HAS_CUDA_KERNELS
-    auto launcher = R == Reduction::kSum          ? &kernels::cuda::reduce_sum
-                    : R == Reduction::kSumSquares ? &kernels::cuda::reduce_sum_squares
-                                                  : &kernels::cuda::reduce_max;
+    auto launcher = R == Reduction::kSum          ? &kernels::cuda::reduce_sum<T>
+                    : R == Reduction::kSumSquares ? &kernels::cuda::reduce_sum_squares<T>
+                                                  : &kernels::cuda::reduce_max<T>;
     auto out = Tensor<T, D>::uninitialized({1});
     std::size_t ws_bytes = 0;
     TINYCNN_CUDA_CHECK(launcher(out.data(), x.data(), n, nullptr, &ws_bytes, cuda_stream()));

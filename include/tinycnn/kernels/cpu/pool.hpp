@@ -7,7 +7,7 @@
 #include <limits>
 
 #include "tinycnn/kernels/problem.hpp"
-#include "tinycnn/kernels/reference/pool.hpp"
+#include "tinycnn/kernels/reference/accumulate.hpp"
 
 namespace tinycnn::kernels::cpu {
 
@@ -76,7 +76,7 @@ void avg_pool2d_forward(T* y, const T* x, const Pool2dDesc& d) {
     const T* plane = x + nc * d.h * d.w;
     for (std::int64_t p = 0; p < P; ++p)
       for (std::int64_t q = 0; q < Q; ++q) {
-        const auto win = reference::detail::avg_window(d, p, q);
+        const auto win = d.window(p, q);
         Acc acc = 0;
         for (std::int64_t h = win.h0; h < win.h1; ++h)
           for (std::int64_t w = win.w0; w < win.w1; ++w) acc += Acc(plane[h * d.w + w]);
@@ -97,7 +97,7 @@ void avg_pool2d_backward(T* dx, const T* dy, const Pool2dDesc& d) {
     std::fill(dplane, dplane + HW, T(0));
     for (std::int64_t p = 0; p < P; ++p)
       for (std::int64_t q = 0; q < Q; ++q) {
-        const auto win = reference::detail::avg_window(d, p, q);
+        const auto win = d.window(p, q);
         const T g = dy[(nc * P + p) * Q + q] / T(win.divisor);
         for (std::int64_t h = win.h0; h < win.h1; ++h)
           for (std::int64_t w = win.w0; w < win.w1; ++w) dplane[h * d.w + w] += g;

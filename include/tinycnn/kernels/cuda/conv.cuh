@@ -438,12 +438,14 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
 }
 
 // dw[i] = sum over slices z (in order) of partial[z][i]: one thread per element, grid-stride.
-__global__ void conv2d_backward_filter_split_reduce_kernel(float* __restrict__ dw,
-                                                           const float* __restrict__ partial,
+// (A template, like every kernel in a header, so that it may be defined in several translation units.)
+template <class T>
+__global__ void conv2d_backward_filter_split_reduce_kernel(T* __restrict__ dw,
+                                                           const T* __restrict__ partial,
                                                            std::int64_t count, int splits) {
   for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < count;
        i += std::int64_t(gridDim.x) * blockDim.x) {
-    float sum = 0.f;
+    T sum = T(0);
     for (int z = 0; z < splits; ++z) sum += partial[z * count + i];
     dw[i] = sum;
   }

@@ -33,18 +33,6 @@ __device__ inline CoverRange covering_windows(std::int64_t h, std::int64_t kerne
   return {first, last};
 }
 
-// The divisor of average-pooling output (p, q): the window clipped to the padded input
-// (count_include_pad) or to the input itself; PyTorch's rule, as reference::detail::avg_window.
-__device__ inline std::int64_t avg_pool_divisor(const Pool2dDesc& d, std::int64_t p,
-                                                std::int64_t q) {
-  std::int64_t h0 = p * d.stride_h - d.pad_h, w0 = q * d.stride_w - d.pad_w;
-  std::int64_t h1 = min(h0 + d.kernel_h, d.h + d.pad_h), w1 = min(w0 + d.kernel_w, d.w + d.pad_w);
-  if (d.count_include_pad) return (h1 - h0) * (w1 - w0);
-  h0 = max(h0, std::int64_t(0)), w0 = max(w0, std::int64_t(0));
-  h1 = min(h1, d.h), w1 = min(w1, d.w);
-  return (h1 - h0) * (w1 - w0);
-}
-
 // One thread per output element (n, c, p, q), grid-stride over N*C*P*Q; consecutive threads take
 // consecutive q, so a warp reads its window rows as contiguous runs.
 template <class T>
@@ -108,7 +96,7 @@ __global__ void avg_pool2d_forward_direct_kernel(T* __restrict__ y, const T* __r
     Acc acc = 0;
     for (std::int64_t h = hs; h < he; ++h)
       for (std::int64_t w = ws; w < we; ++w) acc += Acc(plane[h * d.w + w]);
-    y[o] = T(acc / Acc(avg_pool_divisor(d, p, q)));
+    y[o] = T(acc / Acc(d.window(p, q).divisor));
   }
 }
 
@@ -126,7 +114,7 @@ __global__ void avg_pool2d_backward_gather_kernel(T* __restrict__ dx, const T* _
     T acc = T(0);
     for (std::int64_t p = ps.first; p <= ps.last; ++p)
       for (std::int64_t q = qs.first; q <= qs.last; ++q)
-        acc += dy[base + p * Q + q] / T(avg_pool_divisor(d, p, q));
+        acc += dy[base + p * Q + q] / T(d.window(p, q).divisor);
     dx[i] = acc;
   }
 }

@@ -49,22 +49,6 @@ void max_pool2d_backward_reference(T* dx, const T* dy, const std::int32_t* argma
     }
 }
 
-namespace detail {
-// The window of output (p, q) clipped to the input, and its divisor (PyTorch's avg_pool2d rule).
-struct AvgWindow {
-  std::int64_t h0, h1, w0, w1, divisor;
-};
-inline AvgWindow avg_window(const Pool2dDesc& d, std::int64_t p, std::int64_t q) {
-  std::int64_t h0 = p * d.stride_h - d.pad_h, w0 = q * d.stride_w - d.pad_w;
-  std::int64_t h1 = std::min(h0 + d.kernel_h, d.h + d.pad_h);
-  std::int64_t w1 = std::min(w0 + d.kernel_w, d.w + d.pad_w);
-  const std::int64_t padded_size = (h1 - h0) * (w1 - w0);
-  h0 = std::max<std::int64_t>(h0, 0), w0 = std::max<std::int64_t>(w0, 0);
-  h1 = std::min(h1, d.h), w1 = std::min(w1, d.w);
-  return {h0, h1, w0, w1, d.count_include_pad ? padded_size : (h1 - h0) * (w1 - w0)};
-}
-}  // namespace detail
-
 template <class T>
 void avg_pool2d_forward_reference(T* y, const T* x, const Pool2dDesc& d) {
   using Acc = Accumulator<T>;
@@ -72,7 +56,7 @@ void avg_pool2d_forward_reference(T* y, const T* x, const Pool2dDesc& d) {
   for (std::int64_t nc = 0; nc < d.n * d.c; ++nc)
     for (std::int64_t p = 0; p < P; ++p)
       for (std::int64_t q = 0; q < Q; ++q) {
-        const auto win = detail::avg_window(d, p, q);
+        const auto win = d.window(p, q);
         Acc acc = 0;
         for (std::int64_t h = win.h0; h < win.h1; ++h)
           for (std::int64_t w = win.w0; w < win.w1; ++w) acc += Acc(x[(nc * d.h + h) * d.w + w]);
@@ -87,7 +71,7 @@ void avg_pool2d_backward_reference(T* dx, const T* dy, const Pool2dDesc& d) {
   for (std::int64_t nc = 0; nc < d.n * d.c; ++nc)
     for (std::int64_t p = 0; p < P; ++p)
       for (std::int64_t q = 0; q < Q; ++q) {
-        const auto win = detail::avg_window(d, p, q);
+        const auto win = d.window(p, q);
         const T g = dy[(nc * P + p) * Q + q] / T(win.divisor);
         for (std::int64_t h = win.h0; h < win.h1; ++h)
           for (std::int64_t w = win.w0; w < win.w1; ++w) dx[(nc * d.h + h) * d.w + w] += g;

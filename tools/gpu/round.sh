@@ -6,12 +6,19 @@
 set -u
 out=${OUT:-$PWD/out}
 mkdir -p "$out"
-export LD_LIBRARY_PATH=$PWD/.gpu/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# cuBLAS and cuDNN (the benchmarks' peers) are too large to carry: use the machine's own, from the
+# CUDA Toolkit or from PyTorch's NVIDIA wheels.
+peer_libs=$( { ls -d /usr/local/cuda/lib64 2>/dev/null
+  site=$(python3 -c 'import nvidia; print(list(nvidia.__path__)[0])' 2>/dev/null) &&
+    find "$site" \( -name 'libcublas.so.13*' -o -name 'libcudnn.so.9*' \) -printf '%h\n'; } |
+  sort -u | paste -sd:)
+export LD_LIBRARY_PATH=$PWD/.gpu/lib:$peer_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export NVIDIA_TF32_OVERRIDE=0   # the fp32 comparisons are without TF32, for us and the peers
 bin=$PWD/.gpu/bin
 summary=()
 
 run_tests() {
+  echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH" >"$out/env.txt"
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv >"$out/gpu.txt" 2>&1
   "$bin/tests/tinycnn_cuda_tests" --durations yes >"$out/cuda_tests.log" 2>&1
   summary+=("cuda tests: rc=$? $(grep -E '^(All tests passed|test cases:)' "$out/cuda_tests.log" | tail -1)")

@@ -322,21 +322,25 @@ const bool kRegistered = [] {
     benchmark::RegisterBenchmark(("max_pool_forward/cudnn/" + layer.name).c_str(),
                                  guarded<bm_cudnn_forward>, layer)
         ->UseManualTime()
+        ->MinTime(0.02)  // microsecond kernels: 0.02 s of GPU time is thousands of samples
         ->Unit(benchmark::kMicrosecond);
 #endif
     benchmark::RegisterBenchmark(("max_pool_forward/ours/" + layer.name).c_str(),
                                  guarded<bm_ours_forward>, layer)
         ->UseManualTime()
+        ->MinTime(0.02)  // microsecond kernels: 0.02 s of GPU time is thousands of samples
         ->Unit(benchmark::kMicrosecond);
 #ifdef TINYCNN_HAVE_CUDNN
     benchmark::RegisterBenchmark(("max_pool_backward/cudnn/" + layer.name).c_str(),
                                  guarded<bm_cudnn_backward>, layer)
         ->UseManualTime()
+        ->MinTime(0.02)  // microsecond kernels: 0.02 s of GPU time is thousands of samples
         ->Unit(benchmark::kMicrosecond);
 #endif
     benchmark::RegisterBenchmark(("max_pool_backward/ours/" + layer.name).c_str(),
                                  guarded<bm_ours_backward>, layer)
         ->UseManualTime()
+        ->MinTime(0.02)  // microsecond kernels: 0.02 s of GPU time is thousands of samples
         ->Unit(benchmark::kMicrosecond);
   }
   return true;

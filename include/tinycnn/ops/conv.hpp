@@ -2,14 +2,15 @@
 // parameters, allocates outputs and workspaces, and runs the im2col CPU or implicit-GEMM CUDA kernels.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "tinycnn/kernels/cpu/conv.hpp"
 #include "tinycnn/kernels/problem.hpp"
 #include "tinycnn/ops/dispatch.hpp"
+#include "tinycnn/ops/elementwise.hpp"
 #if TINYCNN_HAS_CUDA_KERNELS
 #include "tinycnn/kernels/cuda/conv.cuh"
-#include "tinycnn/kernels/cuda/conv_bias.cuh"
 #endif
 
 namespace tinycnn::ops {
@@ -67,7 +68,17 @@ Tensor<T, D> conv2d_forward_impl(const Tensor<T, D>& x, const Tensor<T, D>& w, c
                                  const kernels::Conv2dDesc& d) {
   auto y = Tensor<T, D>::uninitialized(conv2d_output_shape(d));
   if (y.empty()) return y;
-  TINYCNN_DISPATCH(T, D, kernels::cpu::conv2d_forward_im2col, kernels::cuda::conv2d_forward_implicit_gemm, y.data(), x.data(), w.data(), bias, d);
+  if constexpr (kIsCpu<D>) {
+    kernels::cpu::conv2d_forward_im2col(y.data(), x.data(), w.data(), bias, d);
+  } else {
+    require_cuda_kernels<T>();
+#if TINYCNN_HAS_CUDA_KERNELS
+    const std::size_t ws_bytes = kernels::cuda::conv2d_forward_workspace_bytes(d);
+    auto ws = Tensor<unsigned char, D>::uninitialized({std::int64_t(ws_bytes)});
+    TINYCNN_CUDA_LAUNCH(kernels::cuda::conv2d_forward_implicit_gemm, y.data(), x.data(), w.data(),
+                        bias, d, static_cast<void*>(ws.data()), ws_bytes);
+#endif
+  }
   return y;
 }
 }  // namespace detail
@@ -98,7 +109,17 @@ Tensor<T, D> conv2d_backward_data(const Tensor<T, D>& dy, const Tensor<T, D>& w,
     dx.zero_();
     return dx;
   }
-  TINYCNN_DISPATCH(T, D, kernels::cpu::conv2d_backward_data_im2col, kernels::cuda::conv2d_backward_data_implicit_gemm, dx.data(), dy.data(), w.data(), d);
+  if constexpr (detail::kIsCpu<D>) {
+    kernels::cpu::conv2d_backward_data_im2col(dx.data(), dy.data(), w.data(), d);
+  } else {
+    detail::require_cuda_kernels<T>();
+#if TINYCNN_HAS_CUDA_KERNELS
+    const std::size_t ws_bytes = kernels::cuda::conv2d_backward_data_workspace_bytes(d);
+    auto ws = Tensor<unsigned char, D>::uninitialized({std::int64_t(ws_bytes)});
+    TINYCNN_CUDA_LAUNCH(kernels::cuda::conv2d_backward_data_implicit_gemm, dx.data(), dy.data(),
+                        w.data(), d, static_cast<void*>(ws.data()), ws_bytes);
+#endif
+  }
   return dx;
 }
 
@@ -132,17 +153,7 @@ Tensor<T, D> conv2d_backward_filter(const Tensor<T, D>& dy, const Tensor<T, D>& 
 template <class T, Device D>
 Tensor<T, D> conv2d_backward_bias(const Tensor<T, D>& dy) {
   detail::check_rank("conv2d_backward_bias", "output gradient dy", dy, 4, "(N, K, P, Q)");
-  kernels::Conv2dDesc d;  // only n, k, and P*Q matter: describe dy as a 1x1 convolution's output
-  d.n = dy.dim(0), d.k = dy.dim(1), d.c = 1, d.h = dy.dim(2), d.w = dy.dim(3);
-  auto db = Tensor<T, D>::uninitialized({d.k});
-  if (db.empty()) return db;
-  if (dy.empty()) {
-    db.zero_();
-    return db;
-  }
-  TINYCNN_DISPATCH(T, D, kernels::cpu::conv2d_backward_bias, kernels::cuda::conv2d_backward_bias,
-                   db.data(), dy.data(), d);
-  return db;
+  return bias_backward(dy);
 }
 
 }  // namespace tinycnn::ops

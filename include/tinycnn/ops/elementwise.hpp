@@ -3,9 +3,11 @@
 
 #include <cstdint>
 
+#include "tinycnn/kernels/cpu/conv.hpp"
 #include "tinycnn/kernels/cpu/elementwise.hpp"
 #include "tinycnn/ops/dispatch.hpp"
 #if TINYCNN_HAS_CUDA_KERNELS
+#include "tinycnn/kernels/cuda/conv_bias.cuh"
 #include "tinycnn/kernels/cuda/elementwise.cuh"
 #endif
 
@@ -61,6 +63,25 @@ Tensor<T, D>& bias_add_(Tensor<T, D>& y, const Tensor<T, D>& bias) {
     TINYCNN_DISPATCH(T, D, kernels::cpu::bias_add, kernels::cuda::bias_add, y.data(), bias.data(), n,
                      c, plane);
   return y;
+}
+
+// The gradient of bias_add_: db(c) = sum of dy over every dimension but the second, for dy of
+// shape (N, C) or (N, C, H, W).
+template <class T, Device D>
+Tensor<T, D> bias_backward(const Tensor<T, D>& dy) {
+  TINYCNN_CHECK(dy.rank() >= 2, "bias_backward: dy must have rank >= 2 (N, C, ...), got ", dy.shape());
+  kernels::Conv2dDesc d;  // dy seen as the (N, K, P*Q, 1) output of a 1x1 convolution
+  d.n = dy.dim(0), d.k = dy.dim(1), d.c = 1, d.w = 1;
+  d.h = d.n * d.k != 0 ? dy.numel() / (d.n * d.k) : 0;
+  auto db = Tensor<T, D>::uninitialized({d.k});
+  if (db.empty()) return db;
+  if (dy.empty()) {
+    db.zero_();
+    return db;
+  }
+  TINYCNN_DISPATCH(T, D, kernels::cpu::conv2d_backward_bias, kernels::cuda::conv2d_backward_bias,
+                   db.data(), dy.data(), d);
+  return db;
 }
 
 template <class T, Device D>

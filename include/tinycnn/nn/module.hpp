@@ -1,0 +1,85 @@
+// The runtime side of a layer: Module<T, Device> (forward, backward, parameters) and Parameter
+// (a value with its gradient). Layers are described by device-agnostic specs (nn/layers.hpp) and
+// instantiated as modules by Sequential for a given T and device.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "tinycnn/core/tensor.hpp"
+#include "tinycnn/ops/elementwise.hpp"
+
+namespace tinycnn::nn {
+
+// A trainable tensor and its gradient. The gradient accumulates across backward passes until
+// zero_grad(); the first accumulation after zero_grad() takes the new gradient without adding.
+template <class T, Device D>
+struct Parameter {
+  Tensor<T, D> value;
+  Tensor<T, D> grad;
+  bool grad_is_zero = true;
+
+  explicit Parameter(Shape shape) : value(shape), grad(shape) {}
+
+  void accumulate(Tensor<T, D>&& g) {
+    if (grad_is_zero) {
+      grad = std::move(g);
+      grad_is_zero = false;
+    } else {
+      ops::axpy_(grad, T(1), g);
+    }
+  }
+  void zero_grad() {
+    if (!grad_is_zero) grad.zero_();
+    grad_is_zero = true;
+  }
+};
+
+// A parameter or buffer as seen from outside a module: its name within the module ("weight",
+// "running_mean") and the tensor.
+template <class T, Device D>
+struct NamedParameter {
+  std::string name;
+  Parameter<T, D>* parameter;
+};
+template <class T, Device D>
+struct NamedBuffer {
+  std::string name;
+  Tensor<T, D>* buffer;
+};
+
+// What backward needs from the forward pass, so that Sequential keeps exactly those activations.
+struct BackwardNeeds {
+  bool input = false;
+  bool output = false;
+};
+
+template <class T, Device D>
+class Module {
+ public:
+  virtual ~Module() = default;
+
+  // "Conv2d(3, 64, kernel=3, stride=1, padding=1)" and the like, for summaries and errors.
+  virtual std::string describe() const = 0;
+  // The output shape for an input shape; throws tinycnn::Error (naming the layer) if the input
+  // shape is not acceptable.
+  virtual Shape output_shape(const Shape& input) const = 0;
+  virtual BackwardNeeds backward_needs() const { return {}; }
+
+  // y = f(x). In training mode the module saves whatever else backward needs (argmax, statistics).
+  virtual Tensor<T, D> forward(const Tensor<T, D>& x, bool training) = 0;
+  // Overwrite x with f(x) when the module can (ReLU); returns false if it cannot.
+  virtual bool forward_in_place(Tensor<T, D>& /*x*/, bool /*training*/) { return false; }
+  // dx from dy; accumulates parameter gradients. input/output are the forward pass's tensors when
+  // backward_needs() asked for them, else null. Frees what forward saved. With need_dx false
+  // (the first layer of a network trained on fixed inputs) a module may return an empty tensor.
+  virtual Tensor<T, D> backward(const Tensor<T, D>& dy, const Tensor<T, D>* input,
+                                const Tensor<T, D>* output, bool need_dx) = 0;
+
+  virtual std::vector<NamedParameter<T, D>> parameters() { return {}; }
+  virtual std::vector<NamedBuffer<T, D>> buffers() { return {}; }
+  // Drop whatever forward saved for backward (eval, or a forward without backward).
+  virtual void release() {}
+};
+
+}  // namespace tinycnn::nn

@@ -1,0 +1,233 @@
+// Sequential<T, Device>: layers in order, built fluently (net << Conv2d(1, 32, 3) << ReLU()),
+// with named layers, train/eval modes, forward and backward, named parameters and buffers (the
+// state dict), a printed summary, and moving a whole model between devices.
+#pragma once
+
+#include <cstdint>
+#include <iomanip>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tinycnn/nn/layers.hpp"
+#include "tinycnn/nn/module.hpp"
+
+namespace tinycnn::nn {
+
+template <class T, Device D = cpu>
+class Sequential {
+ public:
+  // seed: initialisation of every layer (layer i uses a seed derived from (seed, i)).
+  explicit Sequential(std::uint64_t seed = 0) : seed_(seed) {}
+
+  Sequential(Sequential&&) noexcept = default;
+  Sequential& operator=(Sequential&&) noexcept = default;
+
+  // Append a layer named by its index ("0", "1", ...).
+  Sequential& operator<<(const LayerSpec& spec) { return add(std::to_string(layers_.size()), spec); }
+  // Append a layer with a name of its own ("conv1_1"): names address layers and prefix parameters.
+  Sequential& add(std::string name, const LayerSpec& spec) {
+    TINYCNN_CHECK(!name.empty() && name.find('.') == std::string::npos,
+                  "Sequential::add: layer names must be non-empty and contain no '.', got '", name, "'");
+    TINYCNN_CHECK(!find(name), "Sequential::add: a layer named '", name, "' already exists");
+    const std::uint64_t layer_seed = tinycnn::detail::mix64(seed_ ^ (0x9e3779b97f4a7c15ULL * (layers_.size() + 1)));
+    layers_.push_back({std::move(name), spec, make_module<T, D>(spec, layer_seed)});
+    clear_activations();
+    return *this;
+  }
+
+  std::size_t size() const noexcept { return layers_.size(); }
+  const std::string& name(std::size_t i) const { return layers_.at(i).name; }
+  const LayerSpec& spec(std::size_t i) const { return layers_.at(i).spec; }
+  Module<T, D>& module(std::size_t i) { return *layers_.at(i).module; }
+  // Index of the layer with this name; throws when there is none.
+  std::size_t index_of(const std::string& name) const {
+    for (std::size_t i = 0; i < layers_.size(); ++i)
+      if (layers_[i].name == name) return i;
+    throw Error(tinycnn::detail::concat("Sequential: no layer named '", name, "' (", size(), " layers)"));
+  }
+
+  void train(bool on = true) {
+    training_ = on;
+    clear_activations();
+  }
+  void eval() { train(false); }
+  bool is_training() const noexcept { return training_; }
+
+  // The output shape for an input shape, validating every layer on the way.
+  Shape output_shape(Shape shape) const {
+    for (const auto& l : layers_) shape = output_shape_of(l, shape);
+    return shape;
+  }
+
+  // y = layers[0..n)(x), n = size() by default. In training mode the activations backward needs
+  // are kept (and only those); in eval mode each is freed as soon as the next layer has run.
+  Tensor<T, D> forward(const Tensor<T, D>& x) { return forward_range(x, layers_.size()); }
+  // Forward through the layers up to and including the one named `last`.
+  Tensor<T, D> forward_until(const Tensor<T, D>& x, const std::string& last) {
+    return forward_range(x, index_of(last) + 1);
+  }
+
+  // Backward from dy = d loss / d output of the last forward (training mode). Accumulates every
+  // parameter's gradient; returns d loss / d input when input_grad, else an empty tensor.
+  Tensor<T, D> backward(const Tensor<T, D>& dy, bool input_grad = false) {
+    TINYCNN_CHECK(training_ && forward_end_ > 0, "Sequential::backward: needs a forward pass in ",
+                  "training mode first");
+    TINYCNN_CHECK(dy.shape() == output_shape_, "Sequential::backward: dy must have the shape of the ",
+                  "last output ", output_shape_, ", got ", dy.shape());
+    Tensor<T, D> grad;
+    const Tensor<T, D>* g = &dy;
+    for (std::size_t i = forward_end_; i-- > 0;) {
+      auto& l = layers_[i];
+      const auto needs = l.module->backward_needs();
+      grad = l.module->backward(*g, needs.input ? &acts_[i] : nullptr,
+                                needs.output ? &acts_[i + 1] : nullptr, i > 0 || input_grad);
+      acts_[i + 1] = Tensor<T, D>();
+      g = &grad;
+    }
+    acts_.clear();
+    forward_end_ = 0;
+    return grad;
+  }
+
+  // Parameters named "<layer>.<parameter>" (e.g. "0.weight", "conv1_1.bias").
+  std::vector<std::pair<std::string, Parameter<T, D>*>> parameters() {
+    std::vector<std::pair<std::string, Parameter<T, D>*>> out;
+    for (auto& l : layers_)
+      for (auto& p : l.module->parameters()) out.push_back({l.name + "." + p.name, p.parameter});
+    return out;
+  }
+  // Every tensor that defines the model: parameter values and buffers (running statistics).
+  std::vector<std::pair<std::string, Tensor<T, D>*>> state() {
+    std::vector<std::pair<std::string, Tensor<T, D>*>> out;
+    for (auto& l : layers_) {
+      for (auto& p : l.module->parameters()) out.push_back({l.name + "." + p.name, &p.parameter->value});
+      for (auto& b : l.module->buffers()) out.push_back({l.name + "." + b.name, b.buffer});
+    }
+    return out;
+  }
+  std::int64_t parameter_count() {
+    std::int64_t n = 0;
+    for (auto& p : parameters()) n += p.second->value.numel();
+    return n;
+  }
+  void zero_grad() {
+    for (auto& p : parameters()) p.second->zero_grad();
+  }
+
+  // The same model (layers, names, parameters, buffers, mode) on device D2.
+  template <Device D2>
+  Sequential<T, D2> to() {
+    Sequential<T, D2> out(seed_);
+    for (const auto& l : layers_) out.add(l.name, l.spec);
+    auto src = state();
+    auto dst = out.state();
+    for (std::size_t i = 0; i < src.size(); ++i) *dst[i].second = src[i].second->template to<D2>();
+    out.train(training_);
+    return out;
+  }
+
+  // A table of layers with output shapes and parameter counts for a given input shape, as Keras'
+  // model.summary() and torchinfo print it.
+  std::string summary(const Shape& input) {
+    std::ostringstream os;
+    const auto line = std::string(86, '-') + "\n";
+    os << line << std::left << std::setw(12) << "Layer" << std::setw(44) << "Type" << std::setw(20)
+       << "Output shape" << std::right << std::setw(10) << "Params" << "\n" << line;
+    Shape shape = input;
+    std::int64_t total = 0;
+    for (auto& l : layers_) {
+      shape = output_shape_of(l, shape);
+      std::int64_t n = 0;
+      for (auto& p : l.module->parameters()) n += p.parameter->value.numel();
+      total += n;
+      os << std::left << std::setw(12) << l.name << std::setw(44) << l.module->describe()
+         << std::setw(20) << shape.to_string() << std::right << std::setw(10) << n << "\n";
+    }
+    os << line << "Input " << input << ", total parameters: " << total << " ("
+       << std::fixed << std::setprecision(2) << double(total) * sizeof(T) / (1024.0 * 1024.0)
+       << " MiB)\n";
+    return os.str();
+  }
+
+ private:
+  struct Layer {
+    std::string name;
+    LayerSpec spec;
+    std::unique_ptr<Module<T, D>> module;
+  };
+
+  Shape output_shape_of(const Layer& l, const Shape& in) const {
+    try {
+      return l.module->output_shape(in);
+    } catch (const Error& e) {
+      throw Error(tinycnn::detail::concat("layer '", l.name, "': ", e.what()));
+    }
+  }
+
+  const Layer* find(const std::string& name) const {
+    for (const auto& l : layers_)
+      if (l.name == name) return &l;
+    return nullptr;
+  }
+
+  void clear_activations() {
+    acts_.clear();
+    forward_end_ = 0;
+    for (auto& l : layers_) l.module->release();
+  }
+
+  // Whether the tensor between layers i-1 and i (the input of layer i) is needed by backward.
+  bool keep_activation(std::size_t i, std::size_t end) const {
+    if (!training_) return false;
+    if (i < end && layers_[i].module->backward_needs().input) return true;
+    return i > 0 && layers_[i - 1].module->backward_needs().output;
+  }
+
+  Tensor<T, D> forward_range(const Tensor<T, D>& x, std::size_t end) {
+    clear_activations();
+    output_shape_ = x.shape();
+    for (std::size_t i = 0; i < end; ++i) output_shape_ = output_shape_of(layers_[i], output_shape_);
+    if (training_) acts_.resize(end + 1);
+    if (end == 0) return x.clone();
+
+    Tensor<T, D> cur;          // the current activation, when owned
+    const Tensor<T, D>* in = &x;
+    if (keep_activation(0, end)) {
+      acts_[0] = x.clone();
+      in = &acts_[0];
+    }
+    for (std::size_t i = 0; i < end; ++i) {
+      Module<T, D>& m = *layers_[i].module;
+      Tensor<T, D> out;
+      // In place when the input is ours and nobody needs it afterwards.
+      const bool owned = in == &cur;
+      if (owned && !keep_activation(i, end) && m.forward_in_place(cur, training_)) {
+        out = std::move(cur);
+      } else {
+        out = m.forward(*in, training_);
+      }
+      if (keep_activation(i + 1, end)) {
+        acts_[i + 1] = std::move(out);
+        in = &acts_[i + 1];
+      } else {
+        cur = std::move(out);
+        in = &cur;
+      }
+    }
+    forward_end_ = training_ ? end : 0;
+    // The caller gets its own copy when backward keeps the output (a final Softmax).
+    return in == &cur ? std::move(cur) : in->clone();
+  }
+
+  std::vector<Layer> layers_;
+  std::uint64_t seed_;
+  bool training_ = true;
+  std::vector<Tensor<T, D>> acts_;  // acts_[i]: input of layer i, kept when backward needs it
+  std::size_t forward_end_ = 0;
+  Shape output_shape_;
+};
+
+}  // namespace tinycnn::nn

@@ -51,12 +51,12 @@ TEST_CASE("checkpoint: model and optimizer state round trip", "[io][checkpoint]"
 
 TEST_CASE("checkpoint: batch-norm running statistics are saved", "[io][checkpoint]") {
   const auto path = (temp_dir() / "bn.safetensors").string();
-  auto net = models::fashion_mnist_cnn<float>(1, 4);
+  auto net = models::fashion_mnist_cnn<float>(1, {.width = 4});
   Tensor<float> x({4, 1, 28, 28});
   ops::uniform_(x, 5);
   net.forward(x);  // training forward updates running statistics
   io::save_checkpoint(path, net);
-  auto copy = models::fashion_mnist_cnn<float>(9, 4);
+  auto copy = models::fashion_mnist_cnn<float>(9, {.width = 4});
   io::load_checkpoint(path, copy);
   CHECK(snapshot(copy) == snapshot(net));
   io::SafetensorsFile file(path);
@@ -71,13 +71,13 @@ TEST_CASE("checkpoint: a wrong or corrupt file changes nothing", "[io][checkpoin
   auto lenet = models::lenet5<float>(1);
   io::save_checkpoint(lenet_path, lenet);
 
-  auto cnn = models::fashion_mnist_cnn<float>(3, 8);
+  auto cnn = models::fashion_mnist_cnn<float>(3, {.width = 8});
   const auto before = snapshot(cnn);
   REQUIRE_THROWS_WITH(io::load_checkpoint(lenet_path, cnn), Contains("different model"));
   CHECK(snapshot(cnn) == before);
 
   // Same layer names, other shapes.
-  auto wide = models::fashion_mnist_cnn<float>(3, 16);
+  auto wide = models::fashion_mnist_cnn<float>(3, {.width = 16});
   const auto wide_path = (dir / "wide.safetensors").string();
   io::save_checkpoint(wide_path, wide);
   REQUIRE_THROWS_WITH(io::load_checkpoint(wide_path, cnn), Contains("has shape") && Contains("expects"));

@@ -2,8 +2,12 @@
 # One round of GPU work on the device machine, over binaries packed into .gpu/ by
 # ../shared/tools/pack-for-gpu (built here with the "gpu" preset). Writes logs and benchmark JSON
 # under $OUT (at most 8 files come back) and prints a short summary last.
-#   tools/gpu/round.sh [tests|sanitize|bench|all] ...   (default: all)
+#   tools/gpu/round.sh [tests|sanitize|bench|train|final|all]   (default: all)
+# If .gpucarry/gpu.tar.xz exists (the pack compressed, to fit the 64 MiB that travels) it is
+# unpacked first; .gpucarry/fashion-mnist/ holds the dataset for the training runs.
 set -u
+if [ -f .gpucarry/gpu.tar.xz ] && [ ! -d .gpu ]; then tar xJf .gpucarry/gpu.tar.xz; fi
+export TINYCNN_FASHION_MNIST=$PWD/.gpucarry/fashion-mnist
 out=${OUT:-$PWD/out}
 mkdir -p "$out"
 # cuBLAS and cuDNN (the benchmarks' peers) are too large to carry: use the machine's own, from the
@@ -50,11 +54,33 @@ run_bench() {
   done
 }
 
+# Example 02 on the GPU over the real data, and PyTorch's training of the same models beside it.
+run_train() {
+  local log="$out/train.log"
+  : >"$log"
+  echo "==== tinycnn: fashion_mnist_cnn, 15 epochs, AdamW + cosine, augmentation" >>"$log"
+  timeout 240 "$bin/examples/02_train_fashion_mnist_cuda" --epochs 15 >>"$log" 2>&1
+  summary+=("train cnn: rc=$? $(grep 'final test accuracy' "$log" | tail -1)")
+  echo "==== tinycnn: lenet5, 5 epochs" >>"$log"
+  timeout 90 "$bin/examples/02_train_fashion_mnist_cuda" --model lenet --epochs 5 --no-augment >>"$log" 2>&1
+  summary+=("train lenet: rc=$? $(grep 'final test accuracy' "$log" | tail -1)")
+  echo "==== tinycnn: cnn, 2 epochs without augmentation (for images/s beside PyTorch)" >>"$log"
+  timeout 60 "$bin/examples/02_train_fashion_mnist_cuda" --epochs 2 --no-augment --schedule none >>"$log" 2>&1
+  for m in cnn lenet; do
+    echo "==== PyTorch: $m, 2 epochs, cuda, fp32 (TF32 off)" >>"$log"
+    timeout 120 python3 benchmarks/torch_train_fashion_mnist.py --model $m --device cuda --epochs 2 \
+      --data "$TINYCNN_FASHION_MNIST" >>"$log" 2>&1
+  done
+  summary+=("torch peer: $(grep -c '^epoch' "$log") epoch lines")
+}
+
 what=${1:-all}
 case "$what" in
   tests) run_tests ;;
   sanitize) run_sanitize ;;
   bench) run_bench ;;
+  train) run_train ;;
+  final) run_tests; run_train; run_bench; SANITIZE_TOOLS=memcheck run_sanitize ;;
   all) run_tests; run_bench; run_sanitize ;;
   *) echo "usage: $0 [tests|sanitize|bench|all]"; exit 2 ;;
 esac

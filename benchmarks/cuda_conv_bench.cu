@@ -54,15 +54,24 @@ struct Operands {
       : nx(d.n * d.c * d.h * d.w), nw(d.k * d.c * d.r * d.s), ny(d.n * d.k * d.p() * d.q()),
         x(random_device(nx, 1)), w(random_device(nw, 2)), y({ny}), dx({nx}), dw({nw}),
         dy(random_device(ny, 3)),
-        workspace({std::int64_t(kc::conv2d_backward_filter_workspace_bytes(d) + 3) / 4}) {}
+        workspace({std::int64_t(workspace_bytes(d) + 3) / 4}) {}
+
+  // One workspace for all three passes: the largest any of them asks for.
+  static std::size_t workspace_bytes(const Conv2dDesc& d) {
+    return std::max({kc::conv2d_forward_workspace_bytes(d),
+                     kc::conv2d_backward_data_workspace_bytes(d),
+                     kc::conv2d_backward_filter_workspace_bytes(d)});
+  }
 
   cudaError_t run_ours(Pass p, const Conv2dDesc& d) {
     const auto s = tinycnn::cuda_stream();
     switch (p) {
       case Pass::forward:
-        return kc::conv2d_forward_implicit_gemm(y.data(), x.data(), w.data(), nullptr, d, s);
+        return kc::conv2d_forward_implicit_gemm(y.data(), x.data(), w.data(), nullptr, d,
+                                                workspace.data(), workspace.numel() * 4, s);
       case Pass::backward_data:
-        return kc::conv2d_backward_data_implicit_gemm(dx.data(), dy.data(), w.data(), d, s);
+        return kc::conv2d_backward_data_implicit_gemm(dx.data(), dy.data(), w.data(), d,
+                                                      workspace.data(), workspace.numel() * 4, s);
       case Pass::backward_filter:
         return kc::conv2d_backward_filter_implicit_gemm(dw.data(), dy.data(), x.data(), d,
                                                         workspace.data(), workspace.numel() * 4, s);

@@ -39,8 +39,16 @@ TEST_CASE("cuda kernels match PyTorch: conv2d", "[cuda][kernels][conv][fixtures]
          db = poisoned(f.db.size());
     auto ws = Tensor<unsigned char, tinycnn::cuda>::uninitialized(
         {std::int64_t(cu::conv2d_backward_filter_workspace_bytes(f.desc))});
-    REQUIRE(cu::conv2d_forward_implicit_gemm(y.data(), x.data(), w.data(), b.data(), f.desc, s) == cudaSuccess);
-    REQUIRE(cu::conv2d_backward_data_implicit_gemm(dx.data(), dy.data(), w.data(), f.desc, s) == cudaSuccess);
+    auto ws_fwd = Tensor<unsigned char, tinycnn::cuda>::uninitialized(
+        {std::int64_t(cu::conv2d_forward_workspace_bytes(f.desc))});
+    auto ws_bwd = Tensor<unsigned char, tinycnn::cuda>::uninitialized(
+        {std::int64_t(cu::conv2d_backward_data_workspace_bytes(f.desc))});
+    REQUIRE(cu::conv2d_forward_implicit_gemm(y.data(), x.data(), w.data(), b.data(), f.desc,
+                                             ws_fwd.data(), std::size_t(ws_fwd.numel()),
+                                             s) == cudaSuccess);
+    REQUIRE(cu::conv2d_backward_data_implicit_gemm(dx.data(), dy.data(), w.data(), f.desc,
+                                                   ws_bwd.data(), std::size_t(ws_bwd.numel()),
+                                                   s) == cudaSuccess);
     REQUIRE(cu::conv2d_backward_filter_implicit_gemm(dw.data(), dy.data(), x.data(), f.desc, ws.data(),
                                                      std::size_t(ws.numel()), s) == cudaSuccess);
     REQUIRE(cu::conv2d_backward_bias(db.data(), dy.data(), f.desc, s) == cudaSuccess);

@@ -10,10 +10,14 @@
 //                  exactly)
 //   backward filt. dw(K, C*R*S)  = dy(K, N*P*Q)     * col^T(N*P*Q, C*R*S), N*P*Q split over blocks
 //                  into a workspace and summed in a fixed order (deterministic, no atomics)
+// Forward and backward data split their reduction the same way when the output has too few tiles
+// to fill the GPU (split-K); backward data with few input channels (C <= 8) runs on a direct
+// kernel instead of a GEMM tile over channels.
 #pragma once
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -100,7 +104,8 @@ struct Im2colLoader {
   bool ok;
   float v[kPerThread];
 
-  __device__ __forceinline__ Im2colLoader(const ConvParams& p_, const float* x, std::int64_t col0)
+  __device__ __forceinline__ Im2colLoader(const ConvParams& p_, const float* x, std::int64_t col0,
+                                          int k_begin)
       : p(p_) {
     const std::int64_t j = col0 + int(threadIdx.x % kCols);
     ok = j < p.npq;
@@ -114,7 +119,7 @@ struct Im2colLoader {
     img = x + n * p.chw;
     h0 = int(pp) * p.stride_h - p.pad_h;
     w0 = int(qq) * p.stride_w - p.pad_w;
-    crs = int(threadIdx.x / kCols);
+    crs = k_begin + int(threadIdx.x / kCols);
   }
 
   __device__ __forceinline__ void load(int valid) {
@@ -157,12 +162,12 @@ struct TransposedFilterLoader {
   float v[kPerThread];
 
   __device__ __forceinline__ TransposedFilterLoader(const ConvParams& p_, const float* w,
-                                                    std::int64_t row0)
+                                                    std::int64_t row0, int k_begin)
       : p(p_) {
     const std::int64_t c = row0 + int(threadIdx.x % kRows);
     ok = c < p.c;
     wc = w + (ok ? c * p.rs : 0);
-    krs = int(threadIdx.x / kRows);
+    krs = k_begin + int(threadIdx.x / kRows);
   }
 
   __device__ __forceinline__ void load(int valid) {
@@ -202,7 +207,7 @@ struct DyGatherLoader {
   float v[kPerThread];
 
   __device__ __forceinline__ DyGatherLoader(const ConvParams& p_, const float* dy,
-                                            std::int64_t col0)
+                                            std::int64_t col0, int k_begin)
       : p(p_) {
     const std::int64_t j = col0 + int(threadIdx.x % kCols);
     ok = j < p.nhw;
@@ -216,7 +221,7 @@ struct DyGatherLoader {
     img = dy + n * p.kpq;
     hp = int(h) + p.pad_h;
     wp = int(w) + p.pad_w;
-    krs = int(threadIdx.x / kCols);
+    krs = k_begin + int(threadIdx.x / kCols);
   }
 
   __device__ __forceinline__ void load(int valid) {
@@ -383,37 +388,139 @@ struct ColRowsLoader {
 // Kernels. Each: one thread block per (BLK_M, BLK_N) output tile, blockIdx.x over columns
 // (pixels, or filter taps for backward filter) and blockIdx.y over rows (channels); each thread
 // computes THR_M x THR_N outputs; the reduction runs in steps of BLK_K through shared memory.
+// Forward and backward data may split their reduction (split-K) over blockIdx.z: slice z covers
+// [z*chunk, min((z+1)*chunk, length)) and writes its partial output to page z of `out`, at
+// z*page floats (a page is one whole output tensor; page fits an int because the workspace is at
+// most 32 MiB); conv2d_split_k_reduce_kernel then adds the pages in order. With one slice, `out`
+// is the output itself and chunk >= length. Only the 32-bit-offset kernels split (the plan never
+// splits problems that need 64-bit offsets): the 64-bit ones keep the unsplit code, which fits in
+// 128 registers without spilling, where the split bookkeeping did not.
 
-// y(K, N*P*Q) = w(K, C*R*S) * im2col(x) + bias.
+// blockIdx.z read where it is used: volatile asm is not hoisted above the main loop (whose steps
+// end in volatile asm), so the page offset holds no register during the loop (at the 128-register
+// cap, hoisting it, or a 64-bit page offset, made ptxas spill).
+__device__ __forceinline__ unsigned block_z_late() {
+  unsigned z;
+  asm volatile("mov.u32 %0, %%ctaid.z;" : "=r"(z));
+  return z;
+}
+
+// y(K, N*P*Q) = w(K, C*R*S) * im2col(x) + bias (bias null when split: the reduction adds it).
 template <class Cfg, class Index, bool VecW>
 __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
-    conv2d_forward_implicit_gemm_kernel(float* __restrict__ y, const float* __restrict__ x,
+    conv2d_forward_implicit_gemm_kernel(float* __restrict__ out, const float* __restrict__ x,
                                         const float* __restrict__ w, const float* __restrict__ bias,
-                                        const __grid_constant__ ConvParams p) {
+                                        int chunk, int page, const __grid_constant__ ConvParams p) {
   __shared__ TileSmem<Cfg> smem;
   const std::int64_t m0 = std::int64_t(blockIdx.y) * Cfg::kBlockM;
   const std::int64_t n0 = std::int64_t(blockIdx.x) * Cfg::kBlockN;
-  KContiguousLoader<Cfg, Cfg::kBlockM, VecW> la(w, p.crs, p.k, m0);  // (BLK_M, BLK_K) of w
-  Im2colLoader<Cfg, Index> lb(p, x, n0);                             // (BLK_K, BLK_N) of im2col
-  float acc[Cfg::kThreadM][Cfg::kThreadN];                           // (THR_M, THR_N)
-  tile_mainloop<Cfg>(la, lb, p.crs, smem, acc);
-  store_tile<Cfg>(y, acc, m0, n0, p.k, p.npq, p.pq, ImageColumns{p.pq, p.kpq}, 1.f, 0.f, bias);
+  constexpr bool kSplit = sizeof(Index) == 4;
+  const int k_begin = kSplit ? int(blockIdx.z) * chunk : 0;
+  const int length = !kSplit ? p.crs : p.crs - k_begin < chunk ? p.crs - k_begin : chunk;
+  KContiguousLoader<Cfg, Cfg::kBlockM, VecW> la(w + k_begin, p.crs, p.k, m0);  // (BLK_M, BLK_K)
+  Im2colLoader<Cfg, Index> lb(p, x, n0, k_begin);  // (BLK_K, BLK_N) of im2col
+  float acc[Cfg::kThreadM][Cfg::kThreadN];         // (THR_M, THR_N)
+  tile_mainloop<Cfg>(la, lb, length, smem, acc);
+  store_tile<Cfg>(kSplit ? out + int(block_z_late()) * page : out, acc, m0, n0, p.k, p.npq, p.pq,
+                  ImageColumns{p.pq, p.kpq}, 1.f, 0.f, bias);
 }
 
 // dx(C, N*H*W) = w^T(C, K*R*S) * dycol(K*R*S, N*H*W).
 template <class Cfg, class Index>
 __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
-    conv2d_backward_data_implicit_gemm_kernel(float* __restrict__ dx, const float* __restrict__ dy,
-                                              const float* __restrict__ w,
+    conv2d_backward_data_implicit_gemm_kernel(float* __restrict__ out,
+                                              const float* __restrict__ dy,
+                                              const float* __restrict__ w, int chunk, int page,
                                               const __grid_constant__ ConvParams p) {
   __shared__ TileSmem<Cfg> smem;
   const std::int64_t m0 = std::int64_t(blockIdx.y) * Cfg::kBlockM;
   const std::int64_t n0 = std::int64_t(blockIdx.x) * Cfg::kBlockN;
-  TransposedFilterLoader<Cfg, Index> la(p, w, m0);  // (BLK_M, BLK_K) of w^T
-  DyGatherLoader<Cfg, Index> lb(p, dy, n0);         // (BLK_K, BLK_N) of dycol
-  float acc[Cfg::kThreadM][Cfg::kThreadN];          // (THR_M, THR_N)
-  tile_mainloop<Cfg>(la, lb, p.krs, smem, acc);
-  store_tile<Cfg>(dx, acc, m0, n0, p.c, p.nhw, p.hw, ImageColumns{p.hw, p.chw}, 1.f, 0.f, nullptr);
+  constexpr bool kSplit = sizeof(Index) == 4;
+  const int k_begin = kSplit ? int(blockIdx.z) * chunk : 0;
+  const int length = !kSplit ? p.krs : p.krs - k_begin < chunk ? p.krs - k_begin : chunk;
+  TransposedFilterLoader<Cfg, Index> la(p, w, m0, k_begin);  // (BLK_M, BLK_K) of w^T
+  DyGatherLoader<Cfg, Index> lb(p, dy, n0, k_begin);         // (BLK_K, BLK_N) of dycol
+  float acc[Cfg::kThreadM][Cfg::kThreadN];                   // (THR_M, THR_N)
+  tile_mainloop<Cfg>(la, lb, length, smem, acc);
+  store_tile<Cfg>(kSplit ? out + int(block_z_late()) * page : out, acc, m0, n0, p.c, p.nhw, p.hw,
+                  ImageColumns{p.hw, p.chw}, 1.f, 0.f, nullptr);
+}
+
+// Backward data for few input channels (C <= 8), where a GEMM tile over channels would be mostly
+// padding. One thread per input pixel (n, h, w) and group of CT channels (blockIdx.y); pixels of a
+// row are numbered phase-major (w = j*stride_w + w mod stride_w), so a warp shares its stride
+// phase and walks only the taps that land on an output pixel: no zero taps, no divergence. The
+// filter is staged in shared memory for chunks of output channels as [k][r][s][CT], so the CT
+// weights of one tap are one broadcast read.
+template <int CT>
+__global__ void __launch_bounds__(256, 4)
+    conv2d_backward_data_direct_kernel(float* __restrict__ dx, const float* __restrict__ dy,
+                                       const float* __restrict__ w, int k_chunk,
+                                       const __grid_constant__ ConvParams p) {
+  extern __shared__ float4 smem_w4[];  // k_chunk * R * S * CT floats
+  float* sw = reinterpret_cast<float*>(smem_w4);
+  const int c0 = int(blockIdx.y) * CT;
+  const int row_len = int(p.div_stride_w.div(unsigned(p.w + p.stride_w - 1))) * p.stride_w;
+  // N*H*row_len < 2^31 (checked at launch): 32-bit index arithmetic.
+  const unsigned idx = blockIdx.x * blockDim.x + threadIdx.x;
+  const unsigned rows = unsigned(p.n) * unsigned(p.h);  // (n, h) pairs
+  const unsigned row = idx / unsigned(row_len);
+  const int u = int(idx - row * unsigned(row_len));
+  const int per_phase = row_len / p.stride_w;
+  const int phase = u / per_phase, j = u - phase * per_phase;
+  const int wcol = j * p.stride_w + phase;
+  const bool ok = row < rows && wcol < p.w;
+  const int n = ok ? int(row / unsigned(p.h)) : 0;
+  const int h = ok ? int(row) - n * p.h : 0;
+  const float* dyn = dy + std::int64_t(n) * p.kpq;
+  const int hp = h + p.pad_h, wp = wcol + p.pad_w;
+  const int taps = p.rs * CT;
+  float acc[CT];
+#pragma unroll
+  for (int c = 0; c < CT; ++c) acc[c] = 0.f;
+  for (int k0 = 0; k0 < p.k; k0 += k_chunk) {
+    const int kn = p.k - k0 < k_chunk ? p.k - k0 : k_chunk;
+    __syncthreads();  // the previous chunk's weights are no longer read
+    for (int i = int(threadIdx.x); i < kn * taps; i += int(blockDim.x)) {
+      const int kk = i / taps, rem = i - kk * taps, rs = rem / CT, c = rem - rs * CT;
+      sw[i] = c0 + c < p.c ? w[(std::int64_t(k0 + kk) * p.c + c0 + c) * p.rs + rs] : 0.f;
+    }
+    __syncthreads();
+    if (!ok) continue;
+    for (int r = 0; r < p.r; ++r) {
+      const int ph = hp - r * p.dil_h;
+      if (ph < 0) break;  // decreases with r
+      const int oh = int(p.div_stride_h.div(unsigned(ph)));
+      if (oh * p.stride_h != ph || oh >= p.p) continue;
+      for (int s = 0; s < p.s; ++s) {
+        const int qw = wp - s * p.dil_w;
+        if (qw < 0) break;
+        const int ow = int(p.div_stride_w.div(unsigned(qw)));
+        if (ow * p.stride_w != qw || ow >= p.q) continue;
+        const float* src = dyn + std::int64_t(k0) * p.pq + std::int64_t(oh) * p.q + ow;
+        const float* tap = sw + (r * p.s + s) * CT;
+#pragma unroll 4
+        for (int kk = 0; kk < kn; ++kk) {
+          const float v = __ldg(src);
+          src += p.pq;
+          const float* wt = tap + kk * taps;
+#pragma unroll
+          for (int c = 0; c < CT; c += 4) {
+            const float4 q4 = *reinterpret_cast<const float4*>(wt + c);
+            acc[c] = fmaf(q4.x, v, acc[c]);
+            acc[c + 1] = fmaf(q4.y, v, acc[c + 1]);
+            acc[c + 2] = fmaf(q4.z, v, acc[c + 2]);
+            acc[c + 3] = fmaf(q4.w, v, acc[c + 3]);
+          }
+        }
+      }
+    }
+  }
+  if (!ok) return;
+  float* out = dx + std::int64_t(n) * p.chw + std::int64_t(h) * p.w + wcol;
+#pragma unroll
+  for (int c = 0; c < CT; ++c)
+    if (c0 + c < p.c) out[std::int64_t(c0 + c) * p.hw] = acc[c];
 }
 
 // out(K, C*R*S) = dy(K, N*P*Q) * im2col^T over the reduction slice [z*chunk, min((z+1)*chunk, NPQ))
@@ -437,28 +544,36 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
                   IdentityColumns{}, 1.f, 0.f, nullptr);
 }
 
-// dw[i] = sum over slices z (in order) of partial[z][i]: one thread per element, grid-stride.
-// (A template, like every kernel in a header, so that it may be defined in several translation units.)
+// out[i] = sum over slices z (in order) of partial[z][i], + bias[(i / plane) % channels] when bias
+// is given (forward: i runs over (n, k, p*q)): one thread per element, grid-stride. Fixed order,
+// so deterministic. (A template, like every kernel in a header, so that it may be defined in
+// several translation units.)
 template <class T>
-__global__ void conv2d_backward_filter_split_reduce_kernel(T* __restrict__ dw,
-                                                           const T* __restrict__ partial,
-                                                           std::int64_t count, int splits) {
+__global__ void conv2d_split_k_reduce_kernel(T* __restrict__ out, const T* __restrict__ partial,
+                                             std::int64_t count, int splits,
+                                             const T* __restrict__ bias, std::int64_t plane,
+                                             std::int64_t channels) {
   for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < count;
        i += std::int64_t(gridDim.x) * blockDim.x) {
     T sum = T(0);
     for (int z = 0; z < splits; ++z) sum += partial[z * count + i];
-    dw[i] = sum;
+    if (bias) sum += bias[(i / plane) % channels];
+    out[i] = sum;
   }
+}
+
+template <class T>
+inline cudaError_t launch_split_k_reduce(T* out, const T* partial, std::int64_t count, int splits,
+                                         const T* bias, std::int64_t plane, std::int64_t channels,
+                                         cudaStream_t stream) {
+  const std::int64_t blocks = (count + 255) / 256;
+  conv2d_split_k_reduce_kernel<<<unsigned(blocks < 65536 ? blocks : 65536), 256, 0, stream>>>(
+      out, partial, count, splits, bias, plane, channels);
+  return cudaGetLastError();
 }
 
 // ---------------------------------------------------------------------------------------------
 // Launch helpers.
-
-inline bool use_large_tile(std::int64_t rows, std::int64_t cols) {
-  const std::int64_t tiles = ((rows + TileLarge::kBlockM - 1) / TileLarge::kBlockM) *
-                             ((cols + TileLarge::kBlockN - 1) / TileLarge::kBlockN);
-  return tiles >= multiprocessor_count();
-}
 
 template <class Cfg>
 inline bool make_grid(std::int64_t rows, std::int64_t cols, std::int64_t slices, dim3& grid) {
@@ -469,27 +584,130 @@ inline bool make_grid(std::int64_t rows, std::int64_t cols, std::int64_t slices,
   return true;
 }
 
+// How forward or backward data runs: tile shape and reduction slices (split-K). A function of the
+// descriptor alone (no device query), so the workspace size never disagrees with the launch.
+struct SplitKPlan {
+  bool large = true;
+  int splits = 1;
+  int chunk = 0;  // reduction elements per slice: a multiple of BLK_K when split, else the length
+  std::size_t workspace_bytes = 0;
+};
+
+// rows x cols outputs (one page = page_elems floats) reduced over `length`. Tile: 128x128 unless
+// its padding covers over 1/8 more area than 64x64 tiles would (K or C = 64, 7x7 images). Split
+// only when the tiles leave SMs idle (large: fewer tiles than the 132 SMs of an H100; small:
+// fewer than half of the 8-per-SM slots): then enough slices to fill every resident slot once
+// (2 large or 8 small blocks per SM), each slice at least 256 (large) or 128 (small) reduction
+// elements, so that a block's prologue and page write stay below ~15% of its time; the workspace
+// at most 32 MiB.
+inline SplitKPlan plan_split_k(std::int64_t rows, std::int64_t cols, std::int64_t length,
+                               std::int64_t page_elems, bool may_split) {
+  constexpr std::int64_t kSms = 132;
+  constexpr std::int64_t kMaxWorkspace = std::int64_t(32) << 20;
+  auto up = [](std::int64_t v, std::int64_t b) { return (v + b - 1) / b; };
+  // Slices for one tile shape (1 = no split).
+  auto slices = [&](bool large) -> std::int64_t {
+    const std::int64_t tiles =
+        large ? up(rows, 128) * up(cols, 128) : up(rows, 64) * up(cols, 64);
+    const std::int64_t slots = large ? 2 * kSms : 8 * kSms;
+    const std::int64_t busy = large ? kSms : slots / 2;
+    if (!may_split || tiles == 0 || tiles >= busy) return 1;
+    std::int64_t splits = slots / tiles;
+    const std::int64_t min_chunk = large ? 256 : 128;
+    if (splits > length / min_chunk) splits = length / min_chunk;
+    const std::int64_t page = page_elems * std::int64_t(sizeof(float));
+    if (page > 0 && splits * page > kMaxWorkspace) splits = kMaxWorkspace / page;
+    if (splits > 65535) splits = 65535;
+    return splits < 1 ? 1 : splits;
+  };
+  SplitKPlan plan;
+  const std::int64_t area_large = up(rows, 128) * 128 * up(cols, 128) * 128;
+  const std::int64_t area_small = up(rows, 64) * 64 * up(cols, 64) * 64;
+  plan.large = area_large * 8 <= area_small * 9;
+  std::int64_t splits = slices(plan.large);
+  // Large tiles that can neither fill the SMs nor split (a short reduction): 64x64 tiles give 4x
+  // the blocks, as before split-K existed.
+  if (plan.large && splits == 1 && up(rows, 128) * up(cols, 128) < kSms) {
+    plan.large = false;
+    splits = slices(false);
+  }
+  plan.chunk = int(length);
+  if (splits < 2) return plan;
+  const std::int64_t bk = TileLarge::kBlockK;
+  const std::int64_t chunk = up(up(length, splits), bk) * bk;
+  splits = up(length, chunk);
+  if (splits < 2) return plan;
+  plan.chunk = int(chunk);
+  plan.splits = int(splits);
+  plan.workspace_bytes = std::size_t(splits) * std::size_t(page_elems) * sizeof(float);
+  return plan;
+}
+
 template <class Cfg, class Index>
 cudaError_t launch_conv2d_forward(float* y, const float* x, const float* w, const float* bias,
-                                  const ConvParams& p, bool vec_w, cudaStream_t stream) {
+                                  const ConvParams& p, bool vec_w, const SplitKPlan& plan,
+                                  float* workspace, cudaStream_t stream) {
   dim3 grid;
-  if (!make_grid<Cfg>(p.k, p.npq, 1, grid)) return cudaErrorInvalidValue;
+  if (!make_grid<Cfg>(p.k, p.npq, plan.splits, grid)) return cudaErrorInvalidValue;
+  float* out = plan.splits > 1 ? workspace : y;
+  const float* b = plan.splits > 1 ? nullptr : bias;
+  const int page = plan.splits > 1 ? int(p.n * p.kpq) : 0;
   if (vec_w)
     conv2d_forward_implicit_gemm_kernel<Cfg, Index, true>
-        <<<grid, Cfg::kThreads, 0, stream>>>(y, x, w, bias, p);
+        <<<grid, Cfg::kThreads, 0, stream>>>(out, x, w, b, plan.chunk, page, p);
   else
     conv2d_forward_implicit_gemm_kernel<Cfg, Index, false>
-        <<<grid, Cfg::kThreads, 0, stream>>>(y, x, w, bias, p);
-  return cudaGetLastError();
+        <<<grid, Cfg::kThreads, 0, stream>>>(out, x, w, b, plan.chunk, page, p);
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess || plan.splits == 1) return e;
+  return launch_split_k_reduce(y, static_cast<const float*>(workspace), p.n * p.kpq, plan.splits,
+                               bias, p.pq, std::int64_t(p.k), stream);
 }
 
 template <class Cfg, class Index>
 cudaError_t launch_conv2d_backward_data(float* dx, const float* dy, const float* w,
-                                        const ConvParams& p, cudaStream_t stream) {
+                                        const ConvParams& p, const SplitKPlan& plan,
+                                        float* workspace, cudaStream_t stream) {
   dim3 grid;
-  if (!make_grid<Cfg>(p.c, p.nhw, 1, grid)) return cudaErrorInvalidValue;
+  if (!make_grid<Cfg>(p.c, p.nhw, plan.splits, grid)) return cudaErrorInvalidValue;
+  float* out = plan.splits > 1 ? workspace : dx;
+  const int page = plan.splits > 1 ? int(p.n * p.chw) : 0;
   conv2d_backward_data_implicit_gemm_kernel<Cfg, Index>
-      <<<grid, Cfg::kThreads, 0, stream>>>(dx, dy, w, p);
+      <<<grid, Cfg::kThreads, 0, stream>>>(out, dy, w, plan.chunk, page, p);
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess || plan.splits == 1) return e;
+  return launch_split_k_reduce(dx, static_cast<const float*>(workspace), p.n * p.chw, plan.splits,
+                               static_cast<const float*>(nullptr), std::int64_t(1),
+                               std::int64_t(1), stream);
+}
+
+// The direct backward-data kernel: channel groups of 4 (C <= 4) or 8 (C <= 8), filter chunks of
+// at most 32 KiB of shared memory.
+constexpr int kDirectMaxC = 8;
+constexpr int kDirectSmemFloats = 8192;
+
+inline int direct_group(const ConvParams& p) {
+  return p.c <= 4 ? 4 : 8;
+}
+
+inline bool use_direct_backward_data(const ConvParams& p) {
+  const std::int64_t row_len = (std::int64_t(p.w) + p.stride_w - 1) / p.stride_w * p.stride_w;
+  return p.c <= kDirectMaxC && std::int64_t(p.rs) * direct_group(p) <= kDirectSmemFloats &&
+         p.n * p.h * row_len <= 0x7fffffff - 255;
+}
+
+inline cudaError_t launch_conv2d_backward_data_direct(float* dx, const float* dy, const float* w,
+                                                      const ConvParams& p, cudaStream_t stream) {
+  const int ct = direct_group(p);
+  const int k_chunk = std::min(p.k, kDirectSmemFloats / (p.rs * ct));
+  const std::int64_t row_len = (std::int64_t(p.w) + p.stride_w - 1) / p.stride_w * p.stride_w;
+  const std::int64_t blocks = (p.n * p.h * row_len + 255) / 256;
+  const dim3 grid(unsigned(blocks), unsigned((p.c + ct - 1) / ct));
+  const std::size_t smem = std::size_t(k_chunk) * p.rs * ct * sizeof(float);
+  if (ct == 4)
+    conv2d_backward_data_direct_kernel<4><<<grid, 256, smem, stream>>>(dx, dy, w, k_chunk, p);
+  else
+    conv2d_backward_data_direct_kernel<8><<<grid, 256, smem, stream>>>(dx, dy, w, k_chunk, p);
   return cudaGetLastError();
 }
 
@@ -544,11 +762,9 @@ cudaError_t launch_conv2d_backward_filter(float* dw, const float* dy, const floa
       <<<grid, Cfg::kThreads, 0, stream>>>(out, dy, x, plan.chunk, p);
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess || plan.splits == 1) return e;
-  const std::int64_t count = std::int64_t(p.k) * p.crs;
-  const std::int64_t blocks = (count + 255) / 256;
-  conv2d_backward_filter_split_reduce_kernel<<<unsigned(blocks < 65536 ? blocks : 65536), 256, 0,
-                                               stream>>>(dw, workspace, count, plan.splits);
-  return cudaGetLastError();
+  return launch_split_k_reduce(dw, static_cast<const float*>(workspace),
+                               std::int64_t(p.k) * p.crs, plan.splits, static_cast<const float*>(nullptr),
+                               std::int64_t(1), std::int64_t(1), stream);
 }
 
 inline bool is_pointwise(const Conv2dDesc& d) {
@@ -558,12 +774,40 @@ inline bool is_pointwise(const Conv2dDesc& d) {
 
 }  // namespace detail
 
+namespace detail {
+
+// Problems that need 64-bit offsets never split (see the kernels); the workspace cap would stop
+// nearly all of them anyway.
+inline SplitKPlan plan_forward(const ConvParams& p) {
+  return plan_split_k(p.k, p.npq, p.crs, p.n * p.kpq, !needs_int64(p));
+}
+
+inline SplitKPlan plan_backward_data(const ConvParams& p) {
+  return plan_split_k(p.c, p.nhw, p.krs, p.n * p.chw, !needs_int64(p));
+}
+
+}  // namespace detail
+
+// Bytes of workspace conv2d_forward_implicit_gemm needs for d (0 when it needs none, or when d is
+// impossible or empty).
+inline std::size_t conv2d_forward_workspace_bytes(const Conv2dDesc& d) {
+  detail::ConvParams p{};
+  if (!detail::make_conv_params(d, p) || p.npq == 0 || p.k == 0 || p.crs == 0 ||
+      detail::is_pointwise(d))
+    return 0;
+  return detail::plan_forward(p).workspace_bytes;
+}
+
 // y = conv(x, w) + bias (bias may be null): x (N,C,H,W), w (K,C,R,S), y (N,K,P,Q), contiguous.
-// 1x1 stride-1 unpadded filters run as one GEMM per image; everything else as implicit GEMM.
-// Returns cudaErrorInvalidValue for an impossible descriptor or null pointers; cudaSuccess without
-// launching when y is empty.
+// 1x1 stride-1 unpadded filters run as one GEMM per image; everything else as implicit GEMM, with
+// the reduction C*R*S split over slices when the output has too few tiles to fill the GPU.
+// workspace must hold conv2d_forward_workspace_bytes(d) bytes (16-byte aligned; may be null when
+// that is 0). Deterministic: partial sums are added in a fixed order. Returns
+// cudaErrorInvalidValue for an impossible descriptor, null pointers or too small a workspace;
+// cudaSuccess without launching when y is empty.
 inline cudaError_t conv2d_forward_implicit_gemm(float* y, const float* x, const float* w,
                                                 const float* bias, const Conv2dDesc& d,
+                                                void* workspace, std::size_t workspace_bytes,
                                                 cudaStream_t stream) {
   detail::ConvParams p{};
   if (!detail::make_conv_params(d, p)) return cudaErrorInvalidValue;
@@ -575,22 +819,41 @@ inline cudaError_t conv2d_forward_implicit_gemm(float* y, const float* x, const 
     g.batch = d.n, g.stride_a = 0, g.stride_b = p.chw, g.stride_c = p.kpq;
     return detail::gemm_tiled_with_bias(y, w, x, g, 1.f, 0.f, bias, stream);
   }
+  const detail::SplitKPlan plan = detail::plan_forward(p);
+  if (workspace_bytes < plan.workspace_bytes || (plan.workspace_bytes > 0 && !workspace))
+    return cudaErrorInvalidValue;
+  float* ws = static_cast<float*>(workspace);
   const bool vec_w = detail::aligned16(w) && p.crs % 4 == 0;
-  const bool large = detail::use_large_tile(p.k, p.npq);
   if (detail::needs_int64(p))
-    return large ? detail::launch_conv2d_forward<detail::TileLarge, std::int64_t>(y, x, w, bias, p,
-                                                                                  vec_w, stream)
-                 : detail::launch_conv2d_forward<detail::TileSmall, std::int64_t>(y, x, w, bias, p,
-                                                                                  vec_w, stream);
-  return large ? detail::launch_conv2d_forward<detail::TileLarge, int>(y, x, w, bias, p, vec_w,
-                                                                       stream)
-               : detail::launch_conv2d_forward<detail::TileSmall, int>(y, x, w, bias, p, vec_w,
-                                                                       stream);
+    return plan.large ? detail::launch_conv2d_forward<detail::TileLarge, std::int64_t>(
+                            y, x, w, bias, p, vec_w, plan, ws, stream)
+                      : detail::launch_conv2d_forward<detail::TileSmall, std::int64_t>(
+                            y, x, w, bias, p, vec_w, plan, ws, stream);
+  return plan.large ? detail::launch_conv2d_forward<detail::TileLarge, int>(y, x, w, bias, p, vec_w,
+                                                                            plan, ws, stream)
+                    : detail::launch_conv2d_forward<detail::TileSmall, int>(y, x, w, bias, p, vec_w,
+                                                                            plan, ws, stream);
+}
+
+// Bytes of workspace conv2d_backward_data_implicit_gemm needs for d (0 when it needs none, or
+// when d is impossible or empty).
+inline std::size_t conv2d_backward_data_workspace_bytes(const Conv2dDesc& d) {
+  detail::ConvParams p{};
+  if (!detail::make_conv_params(d, p) || p.nhw == 0 || p.c == 0 || p.k == 0 || p.pq == 0 ||
+      detail::is_pointwise(d) || detail::use_direct_backward_data(p))
+    return 0;
+  return detail::plan_backward_data(p).workspace_bytes;
 }
 
 // dx = gradient of the forward's output with respect to x, given dy (N,K,P,Q); overwrites dx.
+// Few input channels (C <= 8) run on a direct kernel that skips the taps a stride leaves empty;
+// otherwise implicit GEMM, split over K*R*S like forward. workspace must hold
+// conv2d_backward_data_workspace_bytes(d) bytes (16-byte aligned; may be null when that is 0);
+// deterministic.
 inline cudaError_t conv2d_backward_data_implicit_gemm(float* dx, const float* dy, const float* w,
-                                                      const Conv2dDesc& d, cudaStream_t stream) {
+                                                      const Conv2dDesc& d, void* workspace,
+                                                      std::size_t workspace_bytes,
+                                                      cudaStream_t stream) {
   detail::ConvParams p{};
   if (!detail::make_conv_params(d, p)) return cudaErrorInvalidValue;
   if (p.nhw == 0 || p.c == 0) return cudaSuccess;
@@ -604,14 +867,21 @@ inline cudaError_t conv2d_backward_data_implicit_gemm(float* dx, const float* dy
     g.batch = d.n, g.stride_a = 0, g.stride_b = p.kpq, g.stride_c = p.chw;
     return detail::gemm_tiled_with_bias(dx, w, dy, g, 1.f, 0.f, nullptr, stream);
   }
-  const bool large = detail::use_large_tile(p.c, p.nhw);
+  if (detail::use_direct_backward_data(p))
+    return detail::launch_conv2d_backward_data_direct(dx, dy, w, p, stream);
+  const detail::SplitKPlan plan = detail::plan_backward_data(p);
+  if (workspace_bytes < plan.workspace_bytes || (plan.workspace_bytes > 0 && !workspace))
+    return cudaErrorInvalidValue;
+  float* ws = static_cast<float*>(workspace);
   if (detail::needs_int64(p))
-    return large ? detail::launch_conv2d_backward_data<detail::TileLarge, std::int64_t>(dx, dy, w,
-                                                                                        p, stream)
-                 : detail::launch_conv2d_backward_data<detail::TileSmall, std::int64_t>(dx, dy, w,
-                                                                                        p, stream);
-  return large ? detail::launch_conv2d_backward_data<detail::TileLarge, int>(dx, dy, w, p, stream)
-               : detail::launch_conv2d_backward_data<detail::TileSmall, int>(dx, dy, w, p, stream);
+    return plan.large ? detail::launch_conv2d_backward_data<detail::TileLarge, std::int64_t>(
+                            dx, dy, w, p, plan, ws, stream)
+                      : detail::launch_conv2d_backward_data<detail::TileSmall, std::int64_t>(
+                            dx, dy, w, p, plan, ws, stream);
+  return plan.large ? detail::launch_conv2d_backward_data<detail::TileLarge, int>(dx, dy, w, p,
+                                                                                  plan, ws, stream)
+                    : detail::launch_conv2d_backward_data<detail::TileSmall, int>(dx, dy, w, p,
+                                                                                  plan, ws, stream);
 }
 
 // Bytes of workspace conv2d_backward_filter_implicit_gemm needs for d (0 when it needs none, or

@@ -167,15 +167,21 @@ inline void* cuda_allocate(std::size_t bytes) {
 }
 
 // Size-tracking needs the size at release; the pool does not expose it, so Tensor passes it.
+// Never throws: a tensor that outlives the CUDA runtime (a static, freed at exit after the runtime
+// has unloaded) finds no context, and its memory goes back with the process.
 inline void cuda_deallocate(void* p, std::size_t bytes) noexcept {
   if (!p) return;
-  CudaContext& ctx = cuda_context();
-  if (ctx.direct_alloc) {
-    (void)cudaFree(p);
-  } else {
-    (void)cudaFreeAsync(p, ctx.stream);
+  try {
+    CudaContext& ctx = cuda_context();
+    if (ctx.direct_alloc) {
+      (void)cudaFree(p);
+    } else {
+      (void)cudaFreeAsync(p, ctx.stream);
+    }
+    ctx.in_use.fetch_sub(bytes);
+  } catch (...) {
+    (void)cudaGetLastError();
   }
-  ctx.in_use.fetch_sub(bytes);
 }
 
 }  // namespace detail

@@ -172,7 +172,9 @@ inline void microkernel(std::int64_t kc, const T* a, const T* b, T* c, std::int6
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + NR - 1), _MM_HINT_T0);
   }
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)  // nvcc's front end warns
 #pragma GCC unroll 4
+#endif
   for (std::int64_t l = 0; l < kc; ++l) {
     const V b0 = vload(b), b1 = vload(b + L);
     V ai = vbroadcast(a + 0);

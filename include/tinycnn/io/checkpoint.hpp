@@ -9,6 +9,7 @@
 
 #include <map>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -22,7 +23,7 @@ inline constexpr const char* kCheckpointFormat = "tinycnn.checkpoint.v1";
 
 template <class T, Device D>
 void save_checkpoint(const std::string& path, nn::Sequential<T, D>& model,
-                     optim::Optimizer<T, D>* optimizer = nullptr,
+                     std::type_identity_t<optim::Optimizer<T, D>>* optimizer = nullptr,
                      std::map<std::string, std::string> metadata = {}) {
   std::vector<std::pair<std::string, Tensor<T, cpu>>> host;  // GPU tensors are copied out first
   for (auto& [name, t] : model.state()) host.emplace_back("model." + name, t->template to<cpu>());
@@ -45,7 +46,7 @@ void save_checkpoint(const std::string& path, nn::Sequential<T, D>& model,
 template <class T, Device D>
 std::map<std::string, std::string> load_checkpoint(const std::string& path,
                                                    nn::Sequential<T, D>& model,
-                                                   optim::Optimizer<T, D>* optimizer = nullptr) {
+                                                   std::type_identity_t<optim::Optimizer<T, D>>* optimizer = nullptr) {
   SafetensorsFile file(path);
   const auto& meta = file.metadata();
   const auto format = meta.find("format");

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "support/data.hpp"
+#include "support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using tinycnn::Shape;
@@ -38,24 +39,7 @@ using tinycnn::io::Dataset;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() /
-            ("tinycnn_dataset_test_" + std::to_string(::getpid()) + "_" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
+using TempDir = tinycnn::test::TempDir;
 
 // A uint8 IDX file (raw, or gzip through zlib's gzwrite).
 void write_idx_u8(const std::string& path, const std::vector<std::uint32_t>& dims,

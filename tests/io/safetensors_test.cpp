@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.hpp"
+
 namespace fs = std::filesystem;
 using tinycnn::cpu;
 using tinycnn::Shape;
@@ -29,31 +31,7 @@ using tinycnn::io::TensorRef;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() /
-            ("tinycnn_safetensors_test_" + std::to_string(::getpid()) + "_" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  // Every entry in the directory (to see that failed saves leave no temporaries behind).
-  std::vector<std::string> entries() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(path_)) out.push_back(e.path().filename().string());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
- private:
-  fs::path path_;
-};
+using TempDir = tinycnn::test::TempDir;
 
 // Tensor<bool>::to_vector cannot exist (std::vector<bool> has no data()): copy element by element.
 std::vector<bool> bools(const Tensor<bool>& t) {

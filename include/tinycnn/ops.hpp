@@ -8,3 +8,4 @@
 #include "tinycnn/ops/random.hpp"
 #include "tinycnn/ops/reduce.hpp"
 #include "tinycnn/ops/softmax.hpp"
+#include "tinycnn/ops/style.hpp"

@@ -156,17 +156,20 @@ class Conv2dModule final : public Module<T, D> {
                   " input channels, got input of shape ", in);
     return ops::conv2d_output_shape(ops::conv2d_desc("Conv2d", in, weight_.value.shape(), opts_));
   }
-  BackwardNeeds backward_needs() const override { return {.input = true}; }
+  BackwardNeeds backward_needs() const override { return {.input = !this->frozen_}; }
   Tensor<T, D> forward(const Tensor<T, D>& x, bool) override {
     output_shape(x.shape());
+    input_shape_ = x.shape();
     return spec_.options.bias ? ops::conv2d(x, weight_.value, bias_.value, opts_)
                               : ops::conv2d(x, weight_.value, opts_);
   }
   Tensor<T, D> backward(const Tensor<T, D>& dy, const Tensor<T, D>* x, const Tensor<T, D>*, bool need_dx) override {
-    weight_.accumulate(ops::conv2d_backward_filter(dy, *x, weight_.value.shape(), opts_));
-    if (spec_.options.bias) bias_.accumulate(ops::conv2d_backward_bias(dy));
+    if (!this->frozen_) {
+      weight_.accumulate(ops::conv2d_backward_filter(dy, *x, weight_.value.shape(), opts_));
+      if (spec_.options.bias) bias_.accumulate(ops::conv2d_backward_bias(dy));
+    }
     if (!need_dx) return {};
-    return ops::conv2d_backward_data(dy, weight_.value, x->shape(), opts_);
+    return ops::conv2d_backward_data(dy, weight_.value, input_shape_, opts_);
   }
   std::vector<NamedParameter<T, D>> parameters() override {
     if (!spec_.options.bias) return {{"weight", &weight_}};
@@ -177,6 +180,7 @@ class Conv2dModule final : public Module<T, D> {
   Conv2d spec_;
   Parameter<T, D> weight_, bias_;
   ops::Conv2dOptions opts_;
+  Shape input_shape_;
 };
 
 template <class T, Device D>
@@ -199,7 +203,7 @@ class LinearModule final : public Module<T, D> {
                   spec_.in_features, "), got shape ", in, in.rank() > 2 ? " (add a Flatten)" : "");
     return {in[0], spec_.out_features};
   }
-  BackwardNeeds backward_needs() const override { return {.input = true}; }
+  BackwardNeeds backward_needs() const override { return {.input = !this->frozen_}; }
   Tensor<T, D> forward(const Tensor<T, D>& x, bool) override {
     output_shape(x.shape());
     auto y = ops::matmul(x, weight_.value, false, true);  // (N, in) x (out, in)^T
@@ -207,8 +211,10 @@ class LinearModule final : public Module<T, D> {
     return y;
   }
   Tensor<T, D> backward(const Tensor<T, D>& dy, const Tensor<T, D>* x, const Tensor<T, D>*, bool need_dx) override {
-    weight_.accumulate(ops::matmul(dy, *x, true, false));  // (N, out)^T x (N, in)
-    if (spec_.options.bias) bias_.accumulate(ops::bias_backward(dy));
+    if (!this->frozen_) {
+      weight_.accumulate(ops::matmul(dy, *x, true, false));  // (N, out)^T x (N, in)
+      if (spec_.options.bias) bias_.accumulate(ops::bias_backward(dy));
+    }
     if (!need_dx) return {};
     return ops::matmul(dy, weight_.value);
   }
@@ -236,6 +242,10 @@ class ReLUModule final : public Module<T, D> {
   Tensor<T, D> backward(const Tensor<T, D>& dy, const Tensor<T, D>*, const Tensor<T, D>* y, bool) override {
     return ops::relu_backward(dy, *y);
   }
+  bool backward_in_place(Tensor<T, D>& dy, const Tensor<T, D>*, const Tensor<T, D>* y) override {
+    ops::relu_backward_(dy, *y);
+    return true;
+  }
 };
 
 template <class T, Device D>
@@ -254,11 +264,11 @@ class MaxPool2dModule final : public Module<T, D> {
   }
   Tensor<T, D> forward(const Tensor<T, D>& x, bool training) override {
     auto r = ops::max_pool2d(x, opts_);
-    if (training) argmax_ = std::move(r.argmax), input_shape_ = x.shape();
+    if (this->record_) argmax_ = std::move(r.argmax), input_shape_ = x.shape();
     return std::move(r.y);
   }
   Tensor<T, D> backward(const Tensor<T, D>& dy, const Tensor<T, D>*, const Tensor<T, D>*, bool) override {
-    TINYCNN_CHECK(!argmax_.empty() || dy.empty(), describe(), ": backward without a training forward");
+    TINYCNN_CHECK(!argmax_.empty() || dy.empty(), describe(), ": backward without a recording forward");
     auto dx = ops::max_pool2d_backward(dy, argmax_, input_shape_, opts_);
     release();
     return dx;
@@ -341,6 +351,10 @@ class FlattenModule final : public Module<T, D> {
     dx.reshape(input_shape_);
     return dx;
   }
+  bool backward_in_place(Tensor<T, D>& dy, const Tensor<T, D>*, const Tensor<T, D>*) override {
+    dy.reshape(input_shape_);
+    return true;
+  }
 
  private:
   Shape input_shape_;
@@ -370,8 +384,12 @@ class DropoutModule final : public Module<T, D> {
   }
   Tensor<T, D> backward(const Tensor<T, D>& dy, const Tensor<T, D>*, const Tensor<T, D>*, bool) override {
     auto dx = dy.clone();
-    if (active_) ops::dropout_backward_(dx, p_, seed_ + calls_);
+    backward_in_place(dx, nullptr, nullptr);
     return dx;
+  }
+  bool backward_in_place(Tensor<T, D>& dy, const Tensor<T, D>*, const Tensor<T, D>*) override {
+    if (active_) ops::dropout_backward_(dy, p_, seed_ + calls_);
+    return true;
   }
 
  private:
@@ -398,9 +416,10 @@ class BatchNorm2dModule final : public Module<T, D> {
                   ": expects input (N, ", spec_.num_features, ", H, W), got shape ", in);
     return in;
   }
-  BackwardNeeds backward_needs() const override { return {.input = true}; }
+  BackwardNeeds backward_needs() const override { return {.input = !this->frozen_}; }
   Tensor<T, D> forward(const Tensor<T, D>& x, bool training) override {
     output_shape(x.shape());
+    eval_forward_ = !training;
     if (!training)
       return ops::batchnorm2d_inference(x, weight_.value, bias_.value, running_mean_, running_var_,
                                         T(spec_.eps));
@@ -408,6 +427,15 @@ class BatchNorm2dModule final : public Module<T, D> {
                                      T(spec_.momentum), T(spec_.eps), saved_);
   }
   Tensor<T, D> backward(const Tensor<T, D>& dy, const Tensor<T, D>* x, const Tensor<T, D>*, bool need_dx) override {
+    if (eval_forward_) {
+      // Eval mode is a per-channel affine map: dx = dy * gamma / sqrt(running_var + eps), which is
+      // the inference formula applied to dy with mean and beta zero.
+      TINYCNN_CHECK(this->frozen_, describe(), ": parameter gradients in eval mode (running ",
+                    "statistics) are not supported; freeze() the layer or use training mode");
+      if (!need_dx) return {};
+      auto zeros = Tensor<T, D>({spec_.num_features});
+      return ops::batchnorm2d_inference(dy, weight_.value, zeros, zeros, running_var_, T(spec_.eps));
+    }
     TINYCNN_CHECK(!saved_.mean.empty(), describe(), ": backward without a training forward");
     (void)need_dx;
     auto g = ops::batchnorm2d_backward(dy, *x, weight_.value, saved_);
@@ -429,6 +457,7 @@ class BatchNorm2dModule final : public Module<T, D> {
   Parameter<T, D> weight_, bias_;
   Tensor<T, D> running_mean_, running_var_;
   ops::BatchNormSaved<T, D> saved_;
+  bool eval_forward_ = false;
 };
 
 template <class T, Device D, bool kLog>

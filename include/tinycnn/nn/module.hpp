@@ -75,11 +75,29 @@ class Module {
   // (the first layer of a network trained on fixed inputs) a module may return an empty tensor.
   virtual Tensor<T, D> backward(const Tensor<T, D>& dy, const Tensor<T, D>* input,
                                 const Tensor<T, D>* output, bool need_dx) = 0;
+  // Turn dy into dx where dy is no longer needed (ReLU, Flatten, Dropout); false if the module
+  // cannot, and then backward() is called instead.
+  virtual bool backward_in_place(Tensor<T, D>& /*dy*/, const Tensor<T, D>* /*input*/,
+                                 const Tensor<T, D>* /*output*/) {
+    return false;
+  }
+
+  // Frozen parameters get no gradients, and the layer stops keeping what only they needed (a
+  // convolution's input): backward then computes the input gradient alone (style transfer).
+  virtual void freeze(bool frozen) { frozen_ = frozen; }
+  bool frozen() const noexcept { return frozen_; }
+  // Whether forward keeps what backward needs (argmax, shapes) even outside training. Sequential
+  // sets it from its gradient mode; a module used on its own always records.
+  void set_record(bool on) noexcept { record_ = on; }
 
   virtual std::vector<NamedParameter<T, D>> parameters() { return {}; }
   virtual std::vector<NamedBuffer<T, D>> buffers() { return {}; }
   // Drop whatever forward saved for backward (eval, or a forward without backward).
   virtual void release() {}
+
+ protected:
+  bool frozen_ = false;
+  bool record_ = true;
 };
 
 }  // namespace tinycnn::nn

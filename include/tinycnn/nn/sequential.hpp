@@ -3,6 +3,7 @@
 // state dict), a printed summary, and moving a whole model between devices.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <iomanip>
 #include <memory>
@@ -49,12 +50,27 @@ class Sequential {
     throw Error(tinycnn::detail::concat("Sequential: no layer named '", name, "' (", size(), " layers)"));
   }
 
+  // Training mode (dropout active, batch statistics) with gradients, or eval mode without them.
   void train(bool on = true) {
     training_ = on;
+    grad_enabled_ = on;
     clear_activations();
   }
   void eval() { train(false); }
   bool is_training() const noexcept { return training_; }
+  // Whether forward keeps what backward needs. train() and eval() set it; enabling it after eval()
+  // gives eval behaviour with gradients (the input gradient of a frozen network: style transfer).
+  void set_grad_enabled(bool on) {
+    grad_enabled_ = on;
+    clear_activations();
+  }
+  bool grad_enabled() const noexcept { return grad_enabled_; }
+  // Frozen layers compute no parameter gradients and keep nothing for them (a convolution then
+  // keeps no input): backward yields the input gradient only.
+  void freeze(bool on = true) {
+    for (auto& l : layers_) l.module->freeze(on);
+    clear_activations();
+  }
 
   // The output shape for an input shape, validating every layer on the way.
   Shape output_shape(Shape shape) const {
@@ -70,27 +86,54 @@ class Sequential {
     return forward_range(x, index_of(last) + 1);
   }
 
-  // Backward from dy = d loss / d output of the last forward (training mode). Accumulates every
-  // parameter's gradient; returns d loss / d input when input_grad, else an empty tensor.
+  // Backward from dy = d loss / d output of the last forward (with gradients enabled).
+  // Accumulates the gradient of every parameter not frozen; returns d loss / d input when
+  // input_grad, else an empty tensor.
   Tensor<T, D> backward(const Tensor<T, D>& dy, bool input_grad = false) {
-    TINYCNN_CHECK(training_ && forward_end_ > 0, "Sequential::backward: needs a forward pass in ",
-                  "training mode first");
+    TINYCNN_CHECK(forward_end_ > 0, "Sequential::backward: needs a forward pass with gradients ",
+                  "enabled (training mode, or set_grad_enabled(true)) first");
     TINYCNN_CHECK(dy.shape() == output_shape_, "Sequential::backward: dy must have the shape of the ",
                   "last output ", output_shape_, ", got ", dy.shape());
-    Tensor<T, D> grad;
-    const Tensor<T, D>* g = &dy;
-    for (std::size_t i = forward_end_; i-- > 0;) {
-      auto& l = layers_[i];
-      const auto needs = l.module->backward_needs();
-      grad = l.module->backward(*g, needs.input ? &acts_[i] : nullptr,
-                                needs.output ? &acts_[i + 1] : nullptr, i > 0 || input_grad);
-      acts_[i + 1] = Tensor<T, D>();
-      g = &grad;
-    }
-    acts_.clear();
-    forward_end_ = 0;
-    return grad;
+    return backward_from(dy.clone(), [](std::size_t, const Tensor<T, D>&, Tensor<T, D>&) {},
+                         input_grad);
   }
+
+  // Forward for feature taps: runs the layers up to the deepest of `taps` (layer indices) and keeps
+  // each tap's output, readable with tap_output(i). With gradients enabled, backward_taps() follows.
+  void forward_taps(const Tensor<T, D>& x, const std::vector<std::size_t>& taps) {
+    TINYCNN_CHECK(!taps.empty(), "Sequential::forward_taps: no tap layers given");
+    std::vector<bool> is_tap(layers_.size(), false);
+    std::size_t end = 0;
+    for (std::size_t t : taps) {
+      TINYCNN_CHECK(t < layers_.size(), "Sequential::forward_taps: tap layer ", t, " out of range (",
+                    layers_.size(), " layers)");
+      is_tap[t] = true;
+      end = std::max(end, t + 1);
+    }
+    forward_range(x, end, std::move(is_tap), /*return_output=*/false);
+  }
+  std::vector<std::size_t> tap_indices(const std::vector<std::string>& names) const {
+    std::vector<std::size_t> out;
+    for (const auto& n : names) out.push_back(index_of(n));
+    return out;
+  }
+  // The output of tap layer i from the last forward_taps.
+  const Tensor<T, D>& tap_output(std::size_t i) const {
+    TINYCNN_CHECK(i < is_tap_.size() && is_tap_[i] && i + 1 < acts_.size() && !acts_[i + 1].empty(),
+                  "Sequential::tap_output: layer ", i, " was not a tap of the last forward_taps");
+    return acts_[i + 1];
+  }
+  // Backward from the taps of the last forward_taps (gradients enabled). At each tap, deepest
+  // first, add_grad(i, output, grad) adds d loss / d output of layer i into grad (empty when no
+  // gradient has reached that point yet: add_grad then creates it). Returns d loss / d input.
+  template <class AddGrad>
+  Tensor<T, D> backward_taps(AddGrad&& add_grad) {
+    TINYCNN_CHECK(forward_end_ > 0 && !is_tap_.empty(), "Sequential::backward_taps: needs a ",
+                  "forward_taps with gradients enabled first");
+    return backward_from(Tensor<T, D>(), add_grad, true);
+  }
+  // Drop every kept activation (after a forward_taps without backward).
+  void release() { clear_activations(); }
 
   // Parameters named "<layer>.<parameter>" (e.g. "0.weight", "conv1_1.bias").
   std::vector<std::pair<std::string, Parameter<T, D>*>> parameters() {
@@ -126,6 +169,8 @@ class Sequential {
     auto dst = out.state();
     for (std::size_t i = 0; i < src.size(); ++i) *dst[i].second = src[i].second->template to<D2>();
     out.train(training_);
+    out.set_grad_enabled(grad_enabled_);
+    for (std::size_t i = 0; i < layers_.size(); ++i) out.module(i).freeze(layers_[i].module->frozen());
     return out;
   }
 
@@ -175,22 +220,54 @@ class Sequential {
 
   void clear_activations() {
     acts_.clear();
+    is_tap_.clear();
     forward_end_ = 0;
     for (auto& l : layers_) l.module->release();
   }
 
-  // Whether the tensor between layers i-1 and i (the input of layer i) is needed by backward.
+  // Whether the tensor between layers i-1 and i (the input of layer i) is kept: backward needs it,
+  // or it is a tap's output.
   bool keep_activation(std::size_t i, std::size_t end) const {
-    if (!training_) return false;
+    if (i > 0 && i - 1 < is_tap_.size() && is_tap_[i - 1]) return true;
+    if (!grad_enabled_) return false;
     if (i < end && layers_[i].module->backward_needs().input) return true;
     return i > 0 && layers_[i - 1].module->backward_needs().output;
   }
 
-  Tensor<T, D> forward_range(const Tensor<T, D>& x, std::size_t end) {
+  // Backward through layers [0, forward_end_) starting from grad (d loss / d last output, or empty
+  // for taps), calling add_grad at every tap layer's output on the way.
+  template <class AddGrad>
+  Tensor<T, D> backward_from(Tensor<T, D> grad, AddGrad&& add_grad, bool input_grad) {
+    for (std::size_t i = forward_end_; i-- > 0;) {
+      auto& l = layers_[i];
+      if (i < is_tap_.size() && is_tap_[i]) add_grad(i, acts_[i + 1], grad);
+      if (grad.empty()) {  // above the deepest tap with a gradient: nothing flows yet
+        acts_[i + 1] = Tensor<T, D>();
+        l.module->release();
+        continue;
+      }
+      const auto needs = l.module->backward_needs();
+      const Tensor<T, D>* in = needs.input ? &acts_[i] : nullptr;
+      const Tensor<T, D>* out = needs.output ? &acts_[i + 1] : nullptr;
+      const bool need_dx = i > 0 || input_grad;
+      if (!(need_dx && l.module->backward_in_place(grad, in, out)))
+        grad = l.module->backward(grad, in, out, need_dx);
+      acts_[i + 1] = Tensor<T, D>();
+    }
+    acts_.clear();
+    is_tap_.clear();
+    forward_end_ = 0;
+    return grad;
+  }
+
+  Tensor<T, D> forward_range(const Tensor<T, D>& x, std::size_t end, std::vector<bool> taps = {},
+                             bool return_output = true) {
     clear_activations();
+    is_tap_ = std::move(taps);
     output_shape_ = x.shape();
     for (std::size_t i = 0; i < end; ++i) output_shape_ = output_shape_of(layers_[i], output_shape_);
-    if (training_) acts_.resize(end + 1);
+    for (auto& l : layers_) l.module->set_record(grad_enabled_);
+    if (grad_enabled_ || !is_tap_.empty()) acts_.resize(end + 1);
     if (end == 0) return x.clone();
 
     Tensor<T, D> cur;          // the current activation, when owned
@@ -217,7 +294,8 @@ class Sequential {
         in = &cur;
       }
     }
-    forward_end_ = training_ ? end : 0;
+    forward_end_ = grad_enabled_ ? end : 0;
+    if (!return_output) return {};
     // The caller gets its own copy when backward keeps the output (a final Softmax).
     return in == &cur ? std::move(cur) : in->clone();
   }
@@ -225,7 +303,9 @@ class Sequential {
   std::vector<Layer> layers_;
   std::uint64_t seed_;
   bool training_ = true;
+  bool grad_enabled_ = true;
   std::vector<Tensor<T, D>> acts_;  // acts_[i]: input of layer i, kept when backward needs it
+  std::vector<bool> is_tap_;        // layers whose outputs the last forward_taps keeps
   std::size_t forward_end_ = 0;
   Shape output_shape_;
 };

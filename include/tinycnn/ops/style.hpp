@@ -1,0 +1,151 @@
+// The losses of neural style transfer (Gatys et al.) with their gradients, and the vector
+// reductions L-BFGS needs:
+//   content  weight * mean((F - P)^2)                      F, P: (1, C, H, W) features
+//   style    weight * mean((G - A)^2), G = F F^T / (C H W) A: the style image's Gram matrix
+//   TV       weight * sum of squared differences of vertically and horizontally adjacent pixels
+// Each returns the loss as a host scalar; given `grad`, it adds d loss / d input into *grad, or
+// creates *grad when it is empty (so the caller need not zero a feature-sized tensor first).
+#pragma once
+
+#include <cstdint>
+
+#include "tinycnn/kernels/cpu/style.hpp"
+#include "tinycnn/ops/dispatch.hpp"
+#include "tinycnn/ops/gemm.hpp"
+#include "tinycnn/ops/reduce.hpp"
+#if TINYCNN_HAS_CUDA_KERNELS
+#include "tinycnn/kernels/cuda/style.cuh"
+#endif
+
+namespace tinycnn::ops {
+
+namespace detail {
+
+// Room for the partial sums of one style kernel: one on the CPU, one per block on CUDA.
+template <class T, Device D>
+Tensor<T, D> style_partials() {
+  if constexpr (kIsCpu<D>) {
+    return Tensor<T, D>::uninitialized({1});
+  } else {
+#if TINYCNN_HAS_CUDA_KERNELS
+    return Tensor<T, D>::uninitialized({kernels::cuda::kStylePartials});
+#else
+    require_cuda_kernels<T>();
+    return {};
+#endif
+  }
+}
+
+// The gradient output of a loss: null, a fresh tensor (beta 0) or an existing one (beta 1).
+template <class T, Device D>
+T* prepare_grad(Tensor<T, D>* grad, const Shape& shape, const char* op, T& beta) {
+  beta = T(0);
+  if (!grad) return nullptr;
+  if (grad->empty()) {
+    *grad = Tensor<T, D>::uninitialized(shape);
+  } else {
+    check_shape(op, "gradient", *grad, shape);
+    beta = T(1);
+  }
+  return grad->data();
+}
+
+template <class T, Device D>
+void check_features(const char* op, const Tensor<T, D>& f) {
+  TINYCNN_CHECK(f.rank() == 4 && f.dim(0) == 1, op, ": features must be one feature map ",
+                "(1, C, H, W), got shape ", f.shape());
+}
+
+}  // namespace detail
+
+// sum((f - target)^2). With grad: grad = beta * grad + scale * 2 (f - target), beta 1 when grad
+// already holds a tensor, 0 (and a new tensor) when it is empty.
+template <class T, Device D>
+T squared_error(const Tensor<T, D>& f, const Tensor<T, D>& target, Tensor<T, D>* grad = nullptr,
+                T scale = T(1)) {
+  detail::check_shape("squared_error", "target", target, f.shape());
+  T beta;
+  T* g = detail::prepare_grad(grad, f.shape(), "squared_error", beta);
+  auto partials = detail::style_partials<T, D>();
+  TINYCNN_DISPATCH(T, D, kernels::cpu::squared_error, kernels::cuda::squared_error, g, f.data(),
+                   target.data(), f.numel(), scale, beta, partials.data());
+  return sum(partials);
+}
+
+// Total variation of x (N, C, H, W): sum of squared differences of adjacent pixels in every plane.
+// With grad: grad = beta * grad + scale * d tv / d x (beta as in squared_error).
+template <class T, Device D>
+T total_variation(const Tensor<T, D>& x, Tensor<T, D>* grad = nullptr, T scale = T(1)) {
+  TINYCNN_CHECK(x.rank() == 4, "total_variation: expects an image batch (N, C, H, W), got shape ",
+                x.shape());
+  T beta;
+  T* g = detail::prepare_grad(grad, x.shape(), "total_variation", beta);
+  auto partials = detail::style_partials<T, D>();
+  TINYCNN_DISPATCH(T, D, kernels::cpu::tv_loss, kernels::cuda::tv_loss, g, x.data(),
+                   x.dim(0) * x.dim(1), x.dim(2), x.dim(3), scale, beta, partials.data());
+  return sum(partials);
+}
+
+// sum(a * b) over all elements.
+template <class T, Device D>
+T dot(const Tensor<T, D>& a, const Tensor<T, D>& b) {
+  detail::check_shape("dot", "b", b, a.shape());
+  auto partials = detail::style_partials<T, D>();
+  TINYCNN_DISPATCH(T, D, kernels::cpu::dot, kernels::cuda::dot, partials.data(), a.data(), b.data(),
+                   a.numel());
+  return sum(partials);
+}
+
+// sum(|a|) over all elements.
+template <class T, Device D>
+T abs_sum(const Tensor<T, D>& a) {
+  auto partials = detail::style_partials<T, D>();
+  TINYCNN_DISPATCH(T, D, kernels::cpu::abs_sum, kernels::cuda::abs_sum, partials.data(), a.data(),
+                   a.numel());
+  return sum(partials);
+}
+
+// weight * mean((f - target)^2) for features f (1, C, H, W); adds its gradient into *grad.
+template <class T, Device D>
+T content_loss(const Tensor<T, D>& f, const Tensor<T, D>& target, T weight,
+               Tensor<T, D>* grad = nullptr) {
+  detail::check_features("content_loss", f);
+  const T scale = weight / T(f.numel());
+  return scale * squared_error(f, target, grad, scale);
+}
+
+// The Gram matrix style transfer compares: F F^T / (C H W) for features (1, C, H, W).
+template <class T, Device D>
+Tensor<T, D> style_gram(const Tensor<T, D>& f) {
+  detail::check_features("style_gram", f);
+  return gram(f, T(1.0 / double(f.numel())));
+}
+
+// weight * mean((G - target)^2), G = style_gram(f), target (C, C); adds its gradient into *grad:
+// d/dF = 2 s dL/dG F with s = 1 / (C H W) (G is symmetric).
+template <class T, Device D>
+T style_loss(const Tensor<T, D>& f, const Tensor<T, D>& target_gram, T weight,
+             Tensor<T, D>* grad = nullptr) {
+  detail::check_features("style_loss", f);
+  const std::int64_t c = f.dim(1), m = f.numel() / (c ? c : 1);
+  TINYCNN_CHECK(target_gram.shape() == Shape({c, c}), "style_loss: the target Gram matrix must be (",
+                c, ", ", c, ") for features ", f.shape(), ", got ", target_gram.shape());
+  const auto g = style_gram(f);
+  const T scale = weight / T(c * c);
+  if (!grad) return scale * squared_error(g, target_gram);
+  Tensor<T, D> dg;
+  const T loss = scale * squared_error(g, target_gram, &dg, scale);
+  T beta;
+  T* out = detail::prepare_grad(grad, f.shape(), "style_loss", beta);
+  detail::gemm_raw<T, D>(out, dg.data(), f.data(), kernels::packed_gemm(c, m, c, false, false),
+                         T(2.0 / double(f.numel())), beta);
+  return loss;
+}
+
+// weight * total_variation(x); adds its gradient into *grad.
+template <class T, Device D>
+T tv_loss(const Tensor<T, D>& x, T weight, Tensor<T, D>* grad = nullptr) {
+  return weight * total_variation(x, grad, weight);
+}
+
+}  // namespace tinycnn::ops

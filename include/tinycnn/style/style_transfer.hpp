@@ -1,0 +1,247 @@
+// Neural style transfer (Gatys, Ecker and Bethge, "A Neural Algorithm of Artistic Style", 2015):
+// an image is optimised so that the features of a pretrained CNN at chosen layers match a content
+// image's (content loss), the Gram matrices of its features match a style image's (style loss),
+// and neighbouring pixels stay close (total variation).
+//
+//   nn::Sequential<float, cuda> net = models::vgg19<float, cuda>({.classifier = false});
+//   io::load_caffemodel(net, "VGG_ILSVRC_19_layers.caffemodel");
+//   style::StyleTransfer<float, cuda> st(net, style::neural_style_vgg19());
+//   st.set_content(content);  st.set_style(style);     // preprocessed (1, 3, H, W) tensors
+//   auto image = content.clone();
+//   for (int i = 0; i < 500; ++i) auto losses = st.step(image);
+//
+// One iteration is a forward pass of the image to the deepest tapped layer, the losses at every
+// tap, one backward pass to the image (the network is frozen: no weight gradients, and layers keep
+// only what the input gradient needs), and an Adam or L-BFGS step on the image.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tinycnn/core/error.hpp"
+#include "tinycnn/core/tensor.hpp"
+#include "tinycnn/nn/sequential.hpp"
+#include "tinycnn/ops/elementwise.hpp"
+#include "tinycnn/ops/style.hpp"
+#include "tinycnn/ops/training.hpp"
+
+namespace tinycnn::style {
+
+enum class Optimizer { kAdam, kLbfgs };
+
+// A tapped layer (by name, "relu4_2") and the weight of its loss.
+struct LayerWeight {
+  std::string layer;
+  double weight = 1.0;
+};
+
+struct StyleOptions {
+  std::vector<LayerWeight> content;  // content loss taps
+  std::vector<LayerWeight> style;    // style loss taps
+  double tv_weight = 0.0;            // total variation weight
+  Optimizer optimizer = Optimizer::kAdam;
+  // Adam's step size (alpha) or L-BFGS's step length (1 in neural-style and PyTorch).
+  double learning_rate = 4.0;
+  double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_eps = 1e-8;
+  int lbfgs_history = 100;  // pairs kept: each costs two image-sized tensors
+};
+
+struct Losses {
+  double content = 0, style = 0, tv = 0;
+  double total() const { return content + style + tv; }
+};
+
+template <class T, Device D>
+class StyleTransfer {
+ public:
+  // net: the feature network, borrowed (it must outlive this object). It is put in eval mode,
+  // frozen, with gradients enabled. Every tapped layer must exist in it.
+  StyleTransfer(nn::Sequential<T, D>& net, StyleOptions options) : net_(net), opt_(std::move(options)) {
+    TINYCNN_CHECK(!opt_.content.empty() || !opt_.style.empty(),
+                  "StyleTransfer: no content or style layers given");
+    TINYCNN_CHECK(opt_.learning_rate > 0, "StyleTransfer: learning_rate must be positive, got ",
+                  opt_.learning_rate);
+    TINYCNN_CHECK(opt_.lbfgs_history >= 1, "StyleTransfer: lbfgs_history must be at least 1, got ",
+                  opt_.lbfgs_history);
+    for (const auto& c : opt_.content) taps_[net_.index_of(c.layer)].content_weight += c.weight;
+    for (const auto& s : opt_.style) taps_[net_.index_of(s.layer)].style_weight += s.weight;
+    for (const auto& [i, tap] : taps_) tap_indices_.push_back(i);
+    net_.eval();
+    net_.freeze();
+    net_.set_grad_enabled(true);
+  }
+
+  const StyleOptions& options() const noexcept { return opt_; }
+
+  // Content targets: the features of `content` (1, 3, H, W) at the content taps. The optimised
+  // image must have the same size.
+  void set_content(const Tensor<T, D>& content) {
+    check_image("set_content", content);
+    content_shape_ = content.shape();
+    targets([&](std::size_t i, Tap& tap) {
+      if (tap.content_weight != 0) tap.content_target = net_.tap_output(i).clone();
+    }, content);
+  }
+  // Style targets: the Gram matrices of `style` (1, 3, H', W', any size) at the style taps.
+  void set_style(const Tensor<T, D>& style) {
+    check_image("set_style", style);
+    targets([&](std::size_t i, Tap& tap) {
+      if (tap.style_weight != 0) tap.style_target = ops::style_gram(net_.tap_output(i));
+    }, style);
+    has_style_ = true;
+  }
+
+  // The losses at `image` and, when grad is given, d total / d image written to *grad.
+  Losses evaluate(const Tensor<T, D>& image, Tensor<T, D>* grad = nullptr) {
+    check_image("evaluate", image);
+    TINYCNN_CHECK(has_style_ || opt_.style.empty(), "StyleTransfer: set_style() first");
+    TINYCNN_CHECK(opt_.content.empty() || image.shape() == content_shape_,
+                  "StyleTransfer: the image ", image.shape(), " must have the content image's shape ",
+                  content_shape_, (content_shape_.rank() ? "" : " (set_content() first)"));
+    Losses l;
+    net_.forward_taps(image, tap_indices_);
+    Tensor<T, D> g = net_.backward_taps([&](std::size_t i, const Tensor<T, D>& f, Tensor<T, D>& dy) {
+      const Tap& tap = taps_.at(i);
+      if (tap.content_weight != 0)
+        l.content += double(ops::content_loss(f, tap.content_target, T(tap.content_weight), &dy));
+      if (tap.style_weight != 0)
+        l.style += double(ops::style_loss(f, tap.style_target, T(tap.style_weight), &dy));
+    });
+    if (opt_.tv_weight != 0) l.tv = double(ops::tv_loss(image, T(opt_.tv_weight), &g));
+    if (g.empty()) g = Tensor<T, D>(image.shape());  // every weight zero
+    if (grad) *grad = std::move(g);
+    return l;
+  }
+
+  // One optimiser iteration on `image`, in place. Returns the losses at the image before the
+  // update; throws tinycnn::Error naming the iteration if the loss is NaN or infinite (the image
+  // is then left as it was).
+  Losses step(Tensor<T, D>& image) {
+    Tensor<T, D> g;
+    const Losses l = evaluate(image, &g);
+    ++iteration_;
+    TINYCNN_CHECK(std::isfinite(l.total()), "StyleTransfer: the loss is not finite at iteration ",
+                  iteration_, " (content ", l.content, ", style ", l.style, ", tv ", l.tv,
+                  "); the image was not updated");
+    if (opt_.optimizer == Optimizer::kAdam)
+      adam_step(image, g);
+    else
+      lbfgs_step(image, std::move(g));
+    return l;
+  }
+
+  std::int64_t iteration() const noexcept { return iteration_; }
+  // Forget the optimiser state (moments, L-BFGS history) and the iteration count.
+  void reset_optimizer() {
+    iteration_ = 0;
+    exp_avg_ = exp_avg_sq_ = Tensor<T, D>();
+    history_.clear();
+    prev_grad_ = prev_dir_ = Tensor<T, D>();
+  }
+
+ private:
+  struct Tap {
+    double content_weight = 0, style_weight = 0;
+    Tensor<T, D> content_target, style_target;
+  };
+  struct Pair {
+    Tensor<T, D> s, y;
+    T rho;
+  };
+
+  static void check_image(const char* what, const Tensor<T, D>& x) {
+    TINYCNN_CHECK(x.rank() == 4 && x.dim(0) == 1 && x.dim(1) == 3, "StyleTransfer::", what,
+                  ": expects one RGB image (1, 3, H, W), got shape ", x.shape());
+  }
+
+  // Run the taps on `image` without gradients and let `take` copy what it needs.
+  template <class Take>
+  void targets(Take&& take, const Tensor<T, D>& image) {
+    net_.set_grad_enabled(false);
+    try {
+      net_.forward_taps(image, tap_indices_);
+      for (auto& [i, tap] : taps_) take(i, tap);
+    } catch (...) {
+      net_.set_grad_enabled(true);
+      throw;
+    }
+    net_.set_grad_enabled(true);  // also releases the tap outputs
+  }
+
+  void adam_step(Tensor<T, D>& image, const Tensor<T, D>& g) {
+    if (exp_avg_.shape() != image.shape()) {
+      exp_avg_ = Tensor<T, D>(image.shape());
+      exp_avg_sq_ = Tensor<T, D>(image.shape());
+    }
+    ops::AdamHyper h;
+    h.lr = opt_.learning_rate;
+    h.beta1 = opt_.adam_beta1;
+    h.beta2 = opt_.adam_beta2;
+    h.eps = opt_.adam_eps;
+    ops::adam_update_(image, exp_avg_, exp_avg_sq_, g, h, iteration_);
+  }
+
+  // L-BFGS with a fixed step, one function evaluation per iteration, as torch.optim.LBFGS (no line
+  // search) and neural-style's optim.lbfgs run it: the first step is scaled by min(1, 1 / |g|_1).
+  void lbfgs_step(Tensor<T, D>& image, Tensor<T, D> g) {
+    if (prev_grad_.shape() != image.shape()) {
+      history_.clear();
+      prev_grad_ = Tensor<T, D>();
+    }
+    Tensor<T, D> d;
+    T t = T(opt_.learning_rate);
+    if (prev_grad_.empty()) {
+      d = ops::scale(g, T(-1));
+      const T l1 = ops::abs_sum(g);
+      if (l1 > T(1)) t = T(opt_.learning_rate) / l1;
+      h_diag_ = T(1);
+    } else {
+      // s = t_prev d_prev (the last update), y = g - g_prev.
+      Tensor<T, D> y = g.clone();
+      ops::axpy_(y, T(-1), prev_grad_);
+      Tensor<T, D> s = ops::scale(prev_dir_, prev_step_);
+      const T ys = ops::dot(y, s);
+      if (ys > T(1e-10)) {
+        if (int(history_.size()) == opt_.lbfgs_history) history_.pop_front();
+        const T yy = ops::dot(y, y);
+        history_.push_back({std::move(s), std::move(y), T(1) / ys});
+        h_diag_ = ys / yy;
+      }
+      // Two-loop recursion: d = -H g.
+      d = ops::scale(g, T(-1));
+      std::vector<T> alpha(history_.size());
+      for (std::size_t k = history_.size(); k-- > 0;) {
+        alpha[k] = history_[k].rho * ops::dot(history_[k].s, d);
+        ops::axpy_(d, -alpha[k], history_[k].y);
+      }
+      ops::scale_(d, h_diag_);
+      for (std::size_t k = 0; k < history_.size(); ++k) {
+        const T beta = history_[k].rho * ops::dot(history_[k].y, d);
+        ops::axpy_(d, alpha[k] - beta, history_[k].s);
+      }
+    }
+    ops::axpy_(image, t, d);
+    prev_grad_ = std::move(g);
+    prev_dir_ = std::move(d);
+    prev_step_ = t;
+  }
+
+  nn::Sequential<T, D>& net_;
+  StyleOptions opt_;
+  std::map<std::size_t, Tap> taps_;  // by layer index
+  std::vector<std::size_t> tap_indices_;
+  Shape content_shape_;
+  bool has_style_ = false;
+  std::int64_t iteration_ = 0;
+  Tensor<T, D> exp_avg_, exp_avg_sq_;                   // Adam
+  std::deque<Pair> history_;                            // L-BFGS
+  Tensor<T, D> prev_grad_, prev_dir_;
+  T prev_step_ = T(1), h_diag_ = T(1);
+};
+
+}  // namespace tinycnn::style

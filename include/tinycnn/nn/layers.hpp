@@ -262,7 +262,7 @@ class MaxPool2dModule final : public Module<T, D> {
     check_rank4<T, D>(describe(), in);
     return ops::pool2d_output_shape(ops::pool2d_desc("MaxPool2d", in, opts_));
   }
-  Tensor<T, D> forward(const Tensor<T, D>& x, bool training) override {
+  Tensor<T, D> forward(const Tensor<T, D>& x, bool) override {
     auto r = ops::max_pool2d(x, opts_);
     if (this->record_) argmax_ = std::move(r.argmax), input_shape_ = x.shape();
     return std::move(r.y);

@@ -16,6 +16,7 @@
 #include "support/compare.hpp"
 #include "support/data.hpp"
 #include "support/gradcheck.hpp"
+#include "support/style_net.hpp"
 
 using tinycnn::cpu;
 using tinycnn::Shape;
@@ -39,36 +40,13 @@ std::vector<double> as_double(const Tensor<T>& t) {
   return std::vector<double>(t.data(), t.data() + t.numel());
 }
 
-// A small feature network with every layer kind style transfer meets.
 template <class T>
 nn::Sequential<T> small_net() {
-  nn::Sequential<T> net(7);
-  net.add("conv1_1", nn::Conv2d(3, 4, 3, {.padding = 1}))
-      .add("relu1_1", nn::ReLU())
-      .add("pool1", nn::MaxPool2d(2, {.ceil_mode = true}))
-      .add("conv2_1", nn::Conv2d(4, 6, 3, {.padding = 1}))
-      .add("bn2_1", nn::BatchNorm2d(6))
-      .add("relu2_1", nn::ReLU())
-      .add("pool2", nn::AvgPool2d(2))
-      .add("conv3_1", nn::Conv2d(6, 5, 1))
-      .add("relu3_1", nn::ReLU());
-  // Non-trivial running statistics for the eval-mode batch norm.
-  for (auto& [name, t] : net.state()) {
-    if (name == "bn2_1.running_var") ops::uniform_(*t, 11, T(0.5), T(2));
-    if (name == "bn2_1.running_mean") ops::uniform_(*t, 12, T(-0.2), T(0.2));
-    if (name == "bn2_1.weight") ops::uniform_(*t, 13, T(0.5), T(1.5));
-  }
-  return net;
+  return tinycnn::test::style_test_net<T>();
 }
 
 style::StyleOptions small_options(style::Optimizer opt = style::Optimizer::kAdam) {
-  style::StyleOptions o;
-  o.content = {{"relu2_1", 2.0}, {"conv3_1", 0.5}};
-  o.style = {{"relu1_1", 30.0}, {"relu2_1", 20.0}, {"relu3_1", 10.0}};
-  o.tv_weight = 0.05;
-  o.optimizer = opt;
-  o.learning_rate = opt == style::Optimizer::kAdam ? 0.05 : 1.0;
-  return o;
+  return tinycnn::test::style_test_options(opt);
 }
 
 }  // namespace

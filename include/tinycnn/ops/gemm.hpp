@@ -14,7 +14,18 @@ namespace detail {
 template <class T, Device D>
 void gemm_raw(T* c, const T* a, const T* b, const kernels::GemmDesc& d, T alpha, T beta) {
   if (d.m == 0 || d.n == 0 || d.batch == 0) return;
-  TINYCNN_DISPATCH(T, D, kernels::cpu::gemm_packed, kernels::cuda::gemm_tiled, c, a, b, d, alpha, beta);
+  if constexpr (kIsCpu<D>) {
+    kernels::cpu::gemm_packed(c, a, b, d, alpha, beta);
+  } else {
+    require_cuda_kernels<T>();
+#if TINYCNN_HAS_CUDA_KERNELS
+    // Under-filled products with a long K (Gram matrices) are split along K through a workspace.
+    const std::size_t ws_bytes = kernels::cuda::gemm_workspace_bytes(d);
+    auto ws = Tensor<unsigned char, D>::uninitialized({std::int64_t(ws_bytes)});
+    TINYCNN_CUDA_CHECK(kernels::cuda::gemm_tiled(c, a, b, d, alpha, beta, cuda_stream(),
+                                                 ws_bytes ? ws.data() : nullptr));
+#endif
+  }
 }
 
 // (rows, cols) of op(t) for the last two dimensions of t.

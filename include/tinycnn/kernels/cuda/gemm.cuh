@@ -6,10 +6,13 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <type_traits>
 
 #include "tinycnn/kernels/cuda/gemm_tile.cuh"
+#include "tinycnn/kernels/cuda/launch.cuh"
 #include "tinycnn/kernels/problem.hpp"
 
 namespace tinycnn::kernels::cuda {
@@ -106,14 +109,93 @@ inline cudaError_t gemm_tiled_with_bias(float* c, const float* a, const float* b
   return dispatch_gemm_trans<TileSmall>(c, a, b, d, alpha, beta, bias, vec_a, vec_b, stream);
 }
 
+// Split-K for a single product with too few tiles for the GPU and a long reduction (the Gram
+// matrix of a 64-channel feature map at 8K is 64 x 64 with K = 33M): chunk s of K is entry s of a
+// batched product into the workspace, then one pass adds the chunks up.
+struct SplitK {
+  std::int64_t chunks = 1, chunk_k = 0;
+};
+
+inline SplitK gemm_split_k(const GemmDesc& d) {
+  if (d.batch != 1 || d.m <= 0 || d.n <= 0) return {};
+  const std::int64_t tiles =
+      ((d.m + TileSmall::kBlockM - 1) / TileSmall::kBlockM) * ((d.n + TileSmall::kBlockN - 1) / TileSmall::kBlockN);
+  const std::int64_t target = 4 * std::int64_t(multiprocessor_count());  // small tiles in flight
+  constexpr std::int64_t kMinChunk = 1024;
+  if (tiles >= target || d.k < 2 * kMinChunk) return {};
+  std::int64_t chunks = std::min((target + tiles - 1) / tiles, d.k / kMinChunk);
+  chunks = std::min<std::int64_t>(chunks, 65535);
+  if (chunks < 2) return {};
+  const std::int64_t chunk_k = ((d.k + chunks - 1) / chunks + 15) / 16 * 16;  // keeps 16-byte loads legal
+  return {(d.k + chunk_k - 1) / chunk_k, chunk_k};
+}
+
+// c(i, j) = alpha * sum_s w(s, i, j) + beta * c(i, j), w packed (chunks, m, n).
+__global__ inline void split_k_reduce_kernel(float* __restrict__ c, const float* __restrict__ w,
+                                             std::int64_t chunks, std::int64_t m, std::int64_t n,
+                                             std::int64_t ldc, float alpha, float beta) {
+  const std::int64_t mn = m * n;
+  for (std::int64_t idx = grid_thread_index(); idx < mn; idx += grid_thread_count()) {
+    float s = 0.0f;
+    for (std::int64_t k = 0; k < chunks; ++k) s += w[k * mn + idx];
+    float* out = c + (idx / n) * ldc + idx % n;
+    *out = alpha * s + (beta == 0.0f ? 0.0f : beta * *out);
+  }
+}
+
+inline cudaError_t gemm_split_k_run(float* c, const float* a, const float* b, const GemmDesc& d,
+                                    float alpha, float beta, const SplitK& split, float* workspace,
+                                    cudaStream_t stream) {
+  const std::int64_t kc = split.chunk_k, full = split.chunks - 1;
+  GemmDesc part = d;
+  part.k = kc;
+  part.batch = full;
+  part.stride_a = d.trans_a ? kc * d.lda : kc;  // chunk s starts at column s*kc of op(A)
+  part.stride_b = d.trans_b ? kc : kc * d.ldb;  // and at row s*kc of op(B)
+  part.ldc = d.n;
+  part.stride_c = d.m * d.n;
+  const bool vec_a = aligned16(a) && d.lda % 4 == 0 && part.stride_a % 4 == 0;
+  const bool vec_b = aligned16(b) && d.ldb % 4 == 0 && part.stride_b % 4 == 0;
+  cudaError_t e = dispatch_gemm_trans<TileSmall>(workspace, a, b, part, 1.0f, 0.0f, nullptr, vec_a,
+                                                 vec_b, stream);
+  if (e != cudaSuccess) return e;
+  GemmDesc last = part;
+  last.k = d.k - full * kc;
+  last.batch = 1;
+  const float* a_last = a + full * part.stride_a;
+  const float* b_last = b + full * part.stride_b;
+  e = dispatch_gemm_trans<TileSmall>(workspace + full * part.stride_c, a_last, b_last, last, 1.0f,
+                                     0.0f, nullptr, aligned16(a_last) && d.lda % 4 == 0,
+                                     aligned16(b_last) && d.ldb % 4 == 0, stream);
+  if (e != cudaSuccess) return e;
+  split_k_reduce_kernel<<<grid_stride_blocks(d.m * d.n), kThreadsPerBlock, 0, stream>>>(
+      c, workspace, split.chunks, d.m, d.n, d.ldc, alpha, beta);
+  return cudaGetLastError();
+}
+
 }  // namespace detail
+
+// Bytes of workspace gemm_tiled can use for d: non-zero when d is one product with too few tiles
+// to fill the GPU and a long K, which it then splits along K.
+inline std::size_t gemm_workspace_bytes(const GemmDesc& d) {
+  const auto split = detail::gemm_split_k(d);
+  return split.chunks > 1 ? std::size_t(split.chunks * d.m * d.n) * sizeof(float) : 0;
+}
 
 // C = alpha * op(A) * op(B) + beta * C for every batch entry of d, queued on stream. beta == 0
 // never reads C. Returns cudaErrorInvalidValue for negative sizes, leading dimensions below the
 // packed ones, null pointers, K >= 2^31, M beyond 65535 * 128 or batch beyond 65535; cudaSuccess
-// without launching when M, N or batch is 0.
+// without launching when M, N or batch is 0. With a workspace of gemm_workspace_bytes(d) bytes,
+// under-filled products are split along K.
 inline cudaError_t gemm_tiled(float* c, const float* a, const float* b, const GemmDesc& d,
-                              float alpha, float beta, cudaStream_t stream) {
+                              float alpha, float beta, cudaStream_t stream,
+                              void* workspace = nullptr) {
+  if (workspace && d.k > 0 && d.m > 0 && d.n > 0 && a && b && c && d.ldc >= d.n) {
+    const auto split = detail::gemm_split_k(d);
+    if (split.chunks > 1)
+      return detail::gemm_split_k_run(c, a, b, d, alpha, beta, split, static_cast<float*>(workspace),
+                                      stream);
+  }
   return detail::gemm_tiled_with_bias(c, a, b, d, alpha, beta, nullptr, stream);
 }
 

@@ -1,0 +1,119 @@
+// Style transfer on CUDA: the loss kernels and the split-K GEMM (Gram matrices) against the
+// reference, one evaluation and Adam / L-BFGS steps against PyTorch, and CPU/GPU parity of a
+// whole step.
+#include <catch2/catch.hpp>
+
+#include <tinycnn/kernels/reference/gemm.hpp>
+#include <tinycnn/kernels/reference/style.hpp>
+#include <tinycnn/ops.hpp>
+
+#include <cstdint>
+#include <vector>
+
+#include "style/style_fixture_check.hpp"
+#include "support/compare.hpp"
+#include "support/cuda.hpp"
+
+using tinycnn::cpu;
+using tinycnn::cuda;
+using tinycnn::Shape;
+using tinycnn::Tensor;
+namespace ops = tinycnn::ops;
+namespace ref = tinycnn::kernels::reference;
+
+namespace {
+
+Tensor<float> random_host(Shape s, std::uint64_t seed) {
+  Tensor<float> t(s);
+  ops::uniform_(t, seed, -1.0f, 1.0f);
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("cuda style losses match the reference", "[cuda][style]") {
+  TINYCNN_REQUIRE_CUDA();
+  for (std::int64_t n : {1, 5, 4097, (std::int64_t(1) << 22) + 3}) {
+    INFO("n = " << n);
+    auto f = random_host({n}, 1), p = random_host({n}, 2), g0 = random_host({n}, 3);
+    for (float beta : {0.0f, 1.0f}) {
+      std::vector<float> g_ref(g0.data(), g0.data() + n);
+      float loss_ref = 0;
+      ref::squared_error_reference(g_ref.data(), f.data(), p.data(), n, 0.3f, beta, &loss_ref);
+      Tensor<float, cuda> g = beta == 0 ? Tensor<float, cuda>() : g0.to<cuda>();
+      const float loss = ops::squared_error(f.to<cuda>(), p.to<cuda>(), &g, 0.3f);
+      REQUIRE(loss == Approx(loss_ref).epsilon(1e-4));
+      TINYCNN_REQUIRE_CLOSE(g.to<cpu>().to_vector(), g_ref, 1e-6);
+    }
+    float dot_ref = 0, l1_ref = 0;
+    ref::dot_reference(&dot_ref, f.data(), p.data(), n);
+    ref::abs_sum_reference(&l1_ref, f.data(), n);
+    REQUIRE(ops::dot(f.to<cuda>(), p.to<cuda>()) == Approx(dot_ref).epsilon(1e-4).margin(1e-3));
+    REQUIRE(ops::abs_sum(f.to<cuda>()) == Approx(l1_ref).epsilon(1e-4));
+  }
+  for (auto s : {Shape{1, 1, 1, 1}, Shape{1, 3, 5, 1}, Shape{2, 3, 1, 6}, Shape{1, 3, 67, 45},
+                 Shape{1, 3, 1080, 1921}}) {
+    INFO("shape " << s);
+    auto x = random_host(s, 4), g0 = random_host(s, 5);
+    std::vector<float> g_ref(g0.data(), g0.data() + g0.numel());
+    float loss_ref = 0;
+    ref::tv_loss_reference(g_ref.data(), x.data(), s[0] * s[1], s[2], s[3], 0.7f, 1.0f, &loss_ref);
+    auto g = g0.to<cuda>();
+    const float loss = ops::total_variation(x.to<cuda>(), &g, 0.7f);
+    REQUIRE(loss == Approx(loss_ref).epsilon(1e-4).margin(1e-6));
+    TINYCNN_REQUIRE_CLOSE(g.to<cpu>().to_vector(), g_ref, 1e-5);
+  }
+}
+
+TEST_CASE("cuda gemm splits long reductions of few tiles along K", "[cuda][style][gemm]") {
+  TINYCNN_REQUIRE_CUDA();
+  struct Case {
+    std::int64_t m, n, k;
+    bool ta, tb;
+    float beta;
+  };
+  for (const Case& c : {Case{64, 64, 100003, false, true, 0.0f}, Case{3, 3, 262147, false, true, 0.5f},
+                        Case{37, 70, 50001, true, false, 1.0f}, Case{128, 96, 40000, true, true, 0.0f},
+                        Case{512, 512, 16384, false, true, 0.0f}}) {
+    INFO(c.m << "x" << c.n << "x" << c.k << " ta " << c.ta << " tb " << c.tb << " beta " << c.beta);
+    auto a = random_host(c.ta ? Shape{c.k, c.m} : Shape{c.m, c.k}, 6);
+    auto b = random_host(c.tb ? Shape{c.n, c.k} : Shape{c.k, c.n}, 7);
+    auto c0 = random_host({c.m, c.n}, 8);
+    const auto d = tinycnn::kernels::packed_gemm(c.m, c.n, c.k, c.ta, c.tb);
+    std::vector<float> expect(c0.data(), c0.data() + c0.numel());
+    ref::gemm_reference(expect.data(), a.data(), b.data(), d, 0.75f, c.beta);
+    auto out = c0.to<cuda>();
+    ops::gemm(out, a.to<cuda>(), b.to<cuda>(), 0.75f, c.beta, c.ta, c.tb);
+    TINYCNN_REQUIRE_CLOSE(out.to<cpu>().to_vector(), expect, 2e-5);
+  }
+  // The Gram matrix of a 64-channel 8K-wide strip.
+  auto f = random_host({1, 64, 7, 7680}, 9);
+  TINYCNN_REQUIRE_CLOSE(ops::style_gram(f.to<cuda>()).to<cpu>().to_vector(),
+                        ops::style_gram(f).to_vector(), 2e-5);
+}
+
+TEST_CASE("cuda style transfer matches PyTorch", "[cuda][style][fixture]") {
+  TINYCNN_REQUIRE_CUDA();
+  tinycnn::test::check_style_fixture<float, cuda>(5e-4);
+}
+
+TEST_CASE("cuda style transfer steps agree with the CPU on a VGG-like net", "[cuda][style]") {
+  TINYCNN_REQUIRE_CUDA();
+  auto net = tinycnn::test::style_test_net<float, cpu>();
+  auto gpu = net.to<cuda>();
+  auto opts = tinycnn::test::style_test_options(tinycnn::style::Optimizer::kLbfgs);
+  tinycnn::style::StyleTransfer<float, cpu> st_cpu(net, opts);
+  tinycnn::style::StyleTransfer<float, cuda> st_gpu(gpu, opts);
+  const auto content = random_host({1, 3, 70, 53}, 10), style = random_host({1, 3, 64, 64}, 11);
+  st_cpu.set_content(content);
+  st_cpu.set_style(style);
+  st_gpu.set_content(content.to<cuda>());
+  st_gpu.set_style(style.to<cuda>());
+  auto img_cpu = random_host({1, 3, 70, 53}, 12);
+  auto img_gpu = img_cpu.to<cuda>();
+  for (int i = 0; i < 5; ++i) {
+    const auto lc = st_cpu.step(img_cpu), lg = st_gpu.step(img_gpu);
+    REQUIRE(lg.total() == Approx(lc.total()).epsilon(1e-3));
+  }
+  TINYCNN_REQUIRE_CLOSE(img_gpu.to<cpu>().to_vector(), img_cpu.to_vector(), 2e-3);
+}

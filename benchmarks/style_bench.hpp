@@ -1,5 +1,5 @@
 // The study's workload, complete: neural style transfer iterations per minute for VGG-16, VGG-19
-// and NIN per image size, on CPU or CUDA (style_bench.cpp / style_bench.cu are the executables).
+// and NIN per image size, on CPU or CUDA (cpu_style_bench.cpp and cuda_style_bench.cu are the executables).
 //
 // One iteration: forward of the image to the deepest tapped layer, the content, style (Gram) and
 // TV losses, backward to the image through the frozen network, one Adam step on the image.

@@ -2,7 +2,7 @@
 # One round of GPU work on the device machine, over binaries packed into .gpu/ by
 # ../shared/tools/pack-for-gpu (built here with the "gpu" preset). Writes logs and benchmark JSON
 # under $OUT (at most 8 files come back) and prints a short summary last.
-#   tools/gpu/round.sh [tests|sanitize|bench|train|final1|final2|all]   (default: all)
+#   tools/gpu/round.sh [tests|sanitize|bench|train|style|style_torch|final1|final2|all]   (default: all)
 # If .gpucarry/gpu.tar.xz exists (the pack compressed, to fit the 64 MiB that travels) it is
 # unpacked first; .gpucarry/fashion-mnist/ holds the dataset for the training runs.
 set -u
@@ -72,6 +72,22 @@ run_train() {
   summary+=("torch peer: $(grep -c '^epoch' "$log") epoch lines")
 }
 
+# Style-transfer iterations per minute: ours (all models and sizes), then PyTorch's fp32 (TF32 off)
+# and default (TF32 convolutions) runs of the same iteration.
+run_style() {
+  timeout "${STYLE_TIMEOUT:-500}" "$bin/benchmarks/cuda_style_bench" ${STYLE_ARGS:-} \
+    --benchmark_out="$out/style_bench.json" --benchmark_out_format=json >"$out/style_bench.log" 2>&1
+  summary+=("style_bench: rc=$? $(grep -c '^style/' "$out/style_bench.log") lines")
+}
+run_style_torch() {
+  timeout 280 python3 tools/style_bench_torch.py --device cuda --tf32 off ${TORCH_STYLE_ARGS:-} \
+    --out "$out/torch_style_fp32.json" >"$out/torch_style.log" 2>&1
+  summary+=("torch style fp32: rc=$?")
+  env -u NVIDIA_TF32_OVERRIDE timeout 280 python3 tools/style_bench_torch.py --device cuda --tf32 on \
+    ${TORCH_STYLE_ARGS:-} --out "$out/torch_style_tf32.json" >>"$out/torch_style.log" 2>&1
+  summary+=("torch style tf32: rc=$?")
+}
+
 what=${1:-all}
 case "$what" in
   tests) run_tests ;;
@@ -79,6 +95,8 @@ case "$what" in
   bench) run_bench ;;
   train) run_train ;;
   final1) run_tests; run_train ;;
+  style) run_tests; run_style ;;
+  style_torch) run_style_torch ;;
   final2) run_bench; SANITIZE_TOOLS="memcheck racecheck" TINYCNN_SANITIZE_TIMEOUT=${TINYCNN_SANITIZE_TIMEOUT:-100} run_sanitize ;;
   all) run_tests; run_bench; run_sanitize ;;
   *) echo "usage: $0 [tests|sanitize|bench|all]"; exit 2 ;;

@@ -80,11 +80,11 @@ run_style() {
   summary+=("style_bench: rc=$? $(grep -c '^style/' "$out/style_bench.log") lines")
 }
 run_style_torch() {
-  timeout 280 python3 tools/style_bench_torch.py --device cuda --tf32 off ${TORCH_STYLE_ARGS:-} \
+  timeout 280 python3 tools/style_bench_torch.py --device cuda --tf32 off ${TORCH_STYLE_ARGS:---warmup 2 --min-iters 3 --min-time 1} \
     --out "$out/torch_style_fp32.json" >"$out/torch_style.log" 2>&1
   summary+=("torch style fp32: rc=$?")
   env -u NVIDIA_TF32_OVERRIDE timeout 280 python3 tools/style_bench_torch.py --device cuda --tf32 on \
-    ${TORCH_STYLE_ARGS:-} --out "$out/torch_style_tf32.json" >>"$out/torch_style.log" 2>&1
+    ${TORCH_STYLE_ARGS:---warmup 2 --min-iters 3 --min-time 1} --out "$out/torch_style_tf32.json" >>"$out/torch_style.log" 2>&1
   summary+=("torch style tf32: rc=$?")
 }
 

@@ -225,7 +225,8 @@ class StyleTransfer {
         ops::axpy_(d, alpha[k] - beta, history_[k].s);
       }
     }
-    ops::axpy_(image, t, d);
+    // Not a descent direction (curvature pairs gone bad): skip the update, as PyTorch does.
+    if (ops::dot(g, d) <= T(-1e-9)) ops::axpy_(image, t, d);
     prev_grad_ = std::move(g);
     prev_dir_ = std::move(d);
     prev_step_ = t;

@@ -8,7 +8,9 @@
 // little-endian. POSIX file calls (pread, fsync, rename) keep reads consistent and writes atomic.
 #pragma once
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +28,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -279,6 +282,118 @@ class FileDescriptor {
  private:
   int fd_ = -1;
 };
+
+// A piece of the bytes write_file_atomically writes.
+struct ByteRange {
+  const void* data;
+  std::size_t size;
+};
+
+// The directory part of `path` ("." for a bare name) and the name within it.
+inline std::pair<std::string, std::string> split_path(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return {".", path};
+  return {slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1)};
+}
+
+// Temporaries of write_file_atomically are named "<name>.tmp.<pid>.<16 hex digits>".
+inline bool is_temporary_of(std::string_view entry, std::string_view name) {
+  if (entry.size() <= name.size() + 5 || entry.substr(0, name.size()) != name ||
+      entry.substr(name.size(), 5) != ".tmp.")
+    return false;
+  entry.remove_prefix(name.size() + 5);
+  const auto dot = entry.find('.');
+  if (dot == 0 || dot == std::string_view::npos || entry.size() - dot - 1 != 16) return false;
+  for (std::size_t i = 0; i < entry.size(); ++i) {
+    const char c = entry[i];
+    const bool ok = i < dot    ? c >= '0' && c <= '9'
+                    : i == dot ? true
+                               : (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Removes the temporaries next to `path` that no live writer holds: a writer holds an flock() on
+// its temporary from creation until after the rename, and the kernel drops the lock when the
+// process dies, however it dies. A lock rather than the pid in the name, because pids are reused
+// and a writer in another pid namespace sharing the directory has a pid that means nothing here.
+// Best effort: what cannot be opened, locked or removed is left alone.
+inline void remove_stale_temporaries(const std::string& path) {
+  const auto [dir, name] = split_path(path);
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  const int dfd = ::dirfd(d);
+  while (const dirent* e = ::readdir(d)) {
+    if (!is_temporary_of(e->d_name, name)) continue;
+    FileDescriptor fd(::openat(dfd, e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    if (fd.get() >= 0 && ::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) ::unlinkat(dfd, e->d_name, 0);
+  }
+  ::closedir(d);
+}
+
+// Writes `parts`, one after another, to `path` atomically: a fresh temporary file in the same
+// directory (so that rename() stays within one file system) is written, fsync'ed and renamed over
+// `path`. On any error the temporary is removed, `path` is untouched and tinycnn::Error is thrown,
+// its message starting "<who>: '<path>': ". A writer killed part way leaves only its temporary
+// ("<path>.tmp.<pid>.<hex>"), which the next successful write to `path` removes. Shared by every
+// writer in tinycnn::io.
+inline void write_file_atomically(const std::string& path, std::span<const ByteRange> parts,
+                                  std::string_view who) {
+  auto fail = [&](auto&&... args) {
+    tinycnn::detail::throw_error(who, ": '", path, "': ", args...);
+  };
+  std::random_device rd;
+  std::mt19937_64 rng((std::uint64_t(rd()) << 32) ^ rd() ^
+                      std::uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()));
+  std::string tmp;
+  FileDescriptor fd;
+  for (int attempt = 0; attempt < 16 && fd.get() < 0; ++attempt) {
+    char suffix[17];
+    std::snprintf(suffix, sizeof suffix, "%016llx", static_cast<unsigned long long>(rng()));
+    tmp = path + ".tmp." + std::to_string(::getpid()) + "." + suffix;
+    const int f = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (f < 0) {
+      if (errno != EEXIST) fail("cannot create temporary file '", tmp, "': ", errno_text(errno));
+      continue;
+    }
+    fd.reset(f);
+    // Marks the temporary as in use (see remove_stale_temporaries). Another writer's clean-up may
+    // have locked and removed it between open() and here: then take a new name. On a file system
+    // without flock() the clean-up cannot lock either and removes nothing.
+    struct ::stat st {};
+    const bool lost = ::flock(f, LOCK_EX | LOCK_NB) != 0
+                          ? errno == EWOULDBLOCK || errno == EINTR
+                          : ::fstat(f, &st) != 0 || st.st_nlink == 0;
+    if (lost) fd.reset();
+  }
+  if (fd.get() < 0) fail("cannot create a unique temporary file next to it");
+
+  auto abandon = [&](const std::string& what, int err) {
+    ::unlink(tmp.c_str());  // before the lock goes with the descriptor
+    fd.reset();
+    fail(what, " '", tmp, "': ", errno_text(err));
+  };
+  for (const ByteRange& part : parts)
+    if (part.size && !write_all(fd.get(), part.data, part.size)) abandon("cannot write", errno);
+  if (::fsync(fd.get()) != 0) abandon("cannot fsync", errno);
+  // Renamed while still open and locked, so that no clean-up takes it for a dead writer's; close()
+  // has nothing left to report once fsync() has succeeded.
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    fd.reset();
+    fail("cannot rename the temporary file over it: ", errno_text(err));
+  }
+  fd.reset();
+  // Make the rename itself durable; the data is already in place, so a failure here is not fatal.
+  const std::string dir = split_path(path).first;
+  if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  remove_stale_temporaries(path);
+}
 
 }  // namespace detail
 
@@ -633,56 +748,15 @@ inline void save_safetensors(const std::string& path,
   if (text.size() > kMaxSafetensorsHeaderBytes)
     fail("header of ", text.size(), " bytes exceeds the limit of ", kMaxSafetensorsHeaderBytes);
 
-  // A fresh temporary next to the target, so that rename() stays within one file system.
-  std::random_device rd;
-  std::mt19937_64 rng((std::uint64_t(rd()) << 32) ^ rd() ^
-                      std::uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()));
-  std::string tmp;
-  detail::FileDescriptor fd;
-  for (int attempt = 0; attempt < 16 && fd.get() < 0; ++attempt) {
-    char suffix[17];
-    std::snprintf(suffix, sizeof suffix, "%016llx", static_cast<unsigned long long>(rng()));
-    tmp = path + ".tmp." + std::to_string(::getpid()) + "." + suffix;
-    const int f = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (f >= 0)
-      fd.reset(f);
-    else if (errno != EEXIST)
-      fail("cannot create temporary file '", tmp, "': ", detail::errno_text(errno));
-  }
-  if (fd.get() < 0) fail("cannot create a unique temporary file next to it");
-
-  auto abandon = [&](const std::string& what, int err) {
-    fd.reset();
-    ::unlink(tmp.c_str());
-    fail(what, " '", tmp, "': ", detail::errno_text(err));
-  };
   unsigned char len_bytes[8];
   const std::uint64_t len = text.size();
   for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>(len >> (8 * i));
-  if (!detail::write_all(fd.get(), len_bytes, 8) ||
-      !detail::write_all(fd.get(), text.data(), text.size()))
-    abandon("cannot write", errno);
+  std::vector<detail::ByteRange> parts{{len_bytes, 8}, {text.data(), text.size()}};
   for (std::size_t i : order) {
     const TensorRef& ref = tensors[i].second;
-    if (ref.bytes() && !detail::write_all(fd.get(), ref.data(), std::size_t(ref.bytes())))
-      abandon("cannot write", errno);
+    parts.push_back({ref.data(), std::size_t(ref.bytes())});
   }
-  if (::fsync(fd.get()) != 0) abandon("cannot fsync", errno);
-  if (::close(fd.release()) != 0) abandon("cannot close", errno);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    fail("cannot rename the temporary file over it: ", detail::errno_text(err));
-  }
-  // Make the rename itself durable; the data is already in place, so a failure here is not fatal.
-  const auto slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "."
-                          : slash == 0               ? "/"
-                                                     : path.substr(0, slash);
-  if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  detail::write_file_atomically(path, parts, "save_safetensors");
 }
 
 }  // namespace tinycnn::io

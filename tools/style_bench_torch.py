@@ -395,6 +395,22 @@ def run_size(net, preset, width, height, args, device):
     for _ in range(max(3, args.warmup)):
         loss = iterate()
     sync()
+    if args.profile:
+        # Where the time goes: CUDA kernel times of a few iterations (torch.profiler, CUPTI).
+        from torch.profiler import ProfilerActivity, profile
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+        with profile(activities=acts) as prof:
+            for _ in range(args.profile):
+                loss = iterate()
+            sync()
+        key = "cuda_time_total" if device == "cuda" else "cpu_time_total"
+        try:
+            table = prof.key_averages().table(sort_by=key, row_limit=30, max_name_column_width=90)
+        except Exception:  # newer releases call it device_time_total
+            table = prof.key_averages().table(sort_by="device_time_total", row_limit=30,
+                                              max_name_column_width=90)
+        print(f"# profile of {args.profile} iterations at {width}x{height}", file=sys.stderr)
+        print(table, file=sys.stderr)
 
     iters, batch = 0, 1
     t0 = time.perf_counter()
@@ -443,6 +459,8 @@ def main():
     ap.add_argument("--weights", action="append", default=[], metavar="MODEL=FILE",
                     help="safetensors weights for a model, e.g. vgg19=vgg19.safetensors")
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="print the kernel times of N iterations (torch.profiler) per size")
     ap.add_argument("--min-time", type=float, default=2.0)
     ap.add_argument("--min-iters", type=int, default=5)
     ap.add_argument("--out", default=None, help="JSON file for the records")

@@ -15,7 +15,7 @@
 #include "support/cuda.hpp"
 
 using tinycnn::cpu;
-using tinycnn::cuda;
+using Gpu = tinycnn::cuda;
 using tinycnn::Shape;
 using tinycnn::Tensor;
 namespace ops = tinycnn::ops;
@@ -33,23 +33,23 @@ Tensor<float> random_host(Shape s, std::uint64_t seed) {
 
 TEST_CASE("cuda style losses match the reference", "[cuda][style]") {
   TINYCNN_REQUIRE_CUDA();
-  for (std::int64_t n : {1, 5, 4097, (std::int64_t(1) << 22) + 3}) {
+  for (std::int64_t n : {std::int64_t(1), std::int64_t(5), std::int64_t(4097), (std::int64_t(1) << 22) + 3}) {
     INFO("n = " << n);
     auto f = random_host({n}, 1), p = random_host({n}, 2), g0 = random_host({n}, 3);
     for (float beta : {0.0f, 1.0f}) {
       std::vector<float> g_ref(g0.data(), g0.data() + n);
       float loss_ref = 0;
       ref::squared_error_reference(g_ref.data(), f.data(), p.data(), n, 0.3f, beta, &loss_ref);
-      Tensor<float, cuda> g = beta == 0 ? Tensor<float, cuda>() : g0.to<cuda>();
-      const float loss = ops::squared_error(f.to<cuda>(), p.to<cuda>(), &g, 0.3f);
+      Tensor<float, Gpu> g = beta == 0 ? Tensor<float, Gpu>() : g0.to<Gpu>();
+      const float loss = ops::squared_error(f.to<Gpu>(), p.to<Gpu>(), &g, 0.3f);
       REQUIRE(loss == Approx(loss_ref).epsilon(1e-4));
       TINYCNN_REQUIRE_CLOSE(g.to<cpu>().to_vector(), g_ref, 1e-6);
     }
     float dot_ref = 0, l1_ref = 0;
     ref::dot_reference(&dot_ref, f.data(), p.data(), n);
     ref::abs_sum_reference(&l1_ref, f.data(), n);
-    REQUIRE(ops::dot(f.to<cuda>(), p.to<cuda>()) == Approx(dot_ref).epsilon(1e-4).margin(1e-3));
-    REQUIRE(ops::abs_sum(f.to<cuda>()) == Approx(l1_ref).epsilon(1e-4));
+    REQUIRE(ops::dot(f.to<Gpu>(), p.to<Gpu>()) == Approx(dot_ref).epsilon(1e-4).margin(1e-3));
+    REQUIRE(ops::abs_sum(f.to<Gpu>()) == Approx(l1_ref).epsilon(1e-4));
   }
   for (auto s : {Shape{1, 1, 1, 1}, Shape{1, 3, 5, 1}, Shape{2, 3, 1, 6}, Shape{1, 3, 67, 45},
                  Shape{1, 3, 1080, 1921}}) {
@@ -58,8 +58,8 @@ TEST_CASE("cuda style losses match the reference", "[cuda][style]") {
     std::vector<float> g_ref(g0.data(), g0.data() + g0.numel());
     float loss_ref = 0;
     ref::tv_loss_reference(g_ref.data(), x.data(), s[0] * s[1], s[2], s[3], 0.7f, 1.0f, &loss_ref);
-    auto g = g0.to<cuda>();
-    const float loss = ops::total_variation(x.to<cuda>(), &g, 0.7f);
+    auto g = g0.to<Gpu>();
+    const float loss = ops::total_variation(x.to<Gpu>(), &g, 0.7f);
     REQUIRE(loss == Approx(loss_ref).epsilon(1e-4).margin(1e-6));
     TINYCNN_REQUIRE_CLOSE(g.to<cpu>().to_vector(), g_ref, 1e-5);
   }
@@ -82,35 +82,35 @@ TEST_CASE("cuda gemm splits long reductions of few tiles along K", "[cuda][style
     const auto d = tinycnn::kernels::packed_gemm(c.m, c.n, c.k, c.ta, c.tb);
     std::vector<float> expect(c0.data(), c0.data() + c0.numel());
     ref::gemm_reference(expect.data(), a.data(), b.data(), d, 0.75f, c.beta);
-    auto out = c0.to<cuda>();
-    ops::gemm(out, a.to<cuda>(), b.to<cuda>(), 0.75f, c.beta, c.ta, c.tb);
+    auto out = c0.to<Gpu>();
+    ops::gemm(out, a.to<Gpu>(), b.to<Gpu>(), 0.75f, c.beta, c.ta, c.tb);
     TINYCNN_REQUIRE_CLOSE(out.to<cpu>().to_vector(), expect, 2e-5);
   }
   // The Gram matrix of a 64-channel 8K-wide strip.
   auto f = random_host({1, 64, 7, 7680}, 9);
-  TINYCNN_REQUIRE_CLOSE(ops::style_gram(f.to<cuda>()).to<cpu>().to_vector(),
+  TINYCNN_REQUIRE_CLOSE(ops::style_gram(f.to<Gpu>()).to<cpu>().to_vector(),
                         ops::style_gram(f).to_vector(), 2e-5);
 }
 
 TEST_CASE("cuda style transfer matches PyTorch", "[cuda][style][fixture]") {
   TINYCNN_REQUIRE_CUDA();
-  tinycnn::test::check_style_fixture<float, cuda>(5e-4);
+  tinycnn::test::check_style_fixture<float, Gpu>(5e-4);
 }
 
 TEST_CASE("cuda style transfer steps agree with the CPU on a VGG-like net", "[cuda][style]") {
   TINYCNN_REQUIRE_CUDA();
   auto net = tinycnn::test::style_test_net<float, cpu>();
-  auto gpu = net.to<cuda>();
+  auto gpu = net.to<Gpu>();
   auto opts = tinycnn::test::style_test_options(tinycnn::style::Optimizer::kLbfgs);
   tinycnn::style::StyleTransfer<float, cpu> st_cpu(net, opts);
-  tinycnn::style::StyleTransfer<float, cuda> st_gpu(gpu, opts);
+  tinycnn::style::StyleTransfer<float, Gpu> st_gpu(gpu, opts);
   const auto content = random_host({1, 3, 70, 53}, 10), style = random_host({1, 3, 64, 64}, 11);
   st_cpu.set_content(content);
   st_cpu.set_style(style);
-  st_gpu.set_content(content.to<cuda>());
-  st_gpu.set_style(style.to<cuda>());
+  st_gpu.set_content(content.to<Gpu>());
+  st_gpu.set_style(style.to<Gpu>());
   auto img_cpu = random_host({1, 3, 70, 53}, 12);
-  auto img_gpu = img_cpu.to<cuda>();
+  auto img_gpu = img_cpu.to<Gpu>();
   for (int i = 0; i < 5; ++i) {
     const auto lc = st_cpu.step(img_cpu), lg = st_gpu.step(img_gpu);
     REQUIRE(lg.total() == Approx(lc.total()).epsilon(1e-3));

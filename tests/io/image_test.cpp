@@ -491,8 +491,13 @@ TEST_CASE("image: load errors name the file and the reason", "[io][image]") {
     require_load_fails(dir.path() / "text.png", "not a readable image");
   }
   SECTION("truncated PNGs: cut in the pixel data, before IEND, in the header") {
-    for (std::size_t keep : {bytes.size() / 2, bytes.size() - 20, bytes.size() - 12,
-                             std::size_t(30), std::size_t(8)}) {
+    // Chunks that run past the end are refused before stb sees the file; the other cuts by stb.
+    for (std::size_t keep : {bytes.size() / 2, bytes.size() - 20, std::size_t(30)}) {
+      INFO("kept " << keep << " of " << bytes.size() << " bytes");
+      write_bytes(dir.path() / "cut.png", bytes.substr(0, keep));
+      require_load_fails(dir.path() / "cut.png", "past the end of the file");
+    }
+    for (std::size_t keep : {bytes.size() - 12, std::size_t(8)}) {
       INFO("kept " << keep << " of " << bytes.size() << " bytes");
       write_bytes(dir.path() / "cut.png", bytes.substr(0, keep));
       require_load_fails(dir.path() / "cut.png", "stb_image");

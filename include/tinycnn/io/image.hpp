@@ -237,6 +237,231 @@ inline std::vector<Taps> resample_taps(std::int64_t in, std::int64_t out) {
   return taps;
 }
 
+// The header of a binary PNM (P5 grey, P6 RGB), read as stb reads it: magic, then width, height
+// and maxval separated by whitespace and '#' comments, then one byte; the samples follow.
+struct PnmHeader {
+  std::int64_t width = 0, height = 0, maxval = 0, channels = 0;
+  std::size_t data_offset = 0;
+};
+
+// Parsed here before stb sees the file, because stb's integer parser overflows (undefined
+// behaviour) on long digit strings: a number above 65535 is refused as soon as it gets there.
+// Returns an error message, empty when the header is fine.
+inline std::string parse_pnm_header(const unsigned char* p, std::size_t n, PnmHeader& h) {
+  std::size_t pos = 0;
+  auto get = [&]() -> char { return pos < n ? char(p[pos++]) : '\0'; };
+  auto at_eof = [&] { return pos >= n; };
+  auto space = [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+  };
+  get(), h.channels = get() == '6' ? 3 : 1;
+  char c = get();
+  auto skip_space = [&] {
+    for (;;) {
+      while (!at_eof() && space(c)) c = get();
+      if (at_eof() || c != '#') return;
+      while (!at_eof() && c != '\n' && c != '\r') c = get();
+    }
+  };
+  auto integer = [&](const char* what, std::int64_t& out) -> std::string {
+    out = 0;
+    while (!at_eof() && c >= '0' && c <= '9') {
+      out = out * 10 + (c - '0');
+      if (out > 65535) return tinycnn::detail::concat("PNM ", what, " is larger than 65535");
+      c = get();
+    }
+    return {};
+  };
+  std::string err;
+  skip_space();
+  if (!(err = integer("width", h.width)).empty()) return err;
+  skip_space();
+  if (!(err = integer("height", h.height)).empty()) return err;
+  skip_space();
+  if (!(err = integer("maxval", h.maxval)).empty()) return err;
+  if (h.maxval < 1) return "PNM maxval is 0 (or missing); it must be 1..65535";
+  h.data_offset = pos;
+  return {};
+}
+
+// The JPEG tables stb 2.27 trusts, checked before stb reads the file (stbi_info included):
+//   - a Huffman table (DHT) of more than 256 codes: stb writes them past the end of its 256-entry
+//     arrays;
+//   - a scan using a Huffman or quantisation table that no DHT or DQT before it defines: stb
+//     allocates its decoder uninitialised and decodes heap garbage (a different image on each
+//     run, heap contents leaking into the pixels).
+// The segments are walked as stb walks them, from the SOI marker (after any 0xFF fill bytes),
+// skipping stray bytes between segments as stb does; the rest of a malformed file is left to stb.
+// Returns an error message, empty for a file that is not a JPEG or whose tables are fine.
+inline std::string check_jpeg_tables(const unsigned char* p, std::size_t n) {
+  std::size_t i = 0;
+  while (i < n && p[i] == 0xFF) ++i;
+  if (i == 0 || i >= n || p[i] != 0xD8) return {};
+  ++i;
+  // stb reads zeros past the end of the file, and reads a segment's contents by what they
+  // declare, whatever the segment's length says: so does this walk.
+  auto byte = [&](std::size_t at) -> unsigned { return at < n ? p[at] : 0; };
+  bool dc[4] = {}, ac[4] = {}, quant[4] = {}, progressive = false;
+  std::vector<std::pair<unsigned, unsigned>> components;  // (id, quantisation table) from SOF
+  while (i + 1 < n) {
+    if (p[i] != 0xFF) {  // padding between segments
+      ++i;
+      continue;
+    }
+    const unsigned marker = p[i + 1];
+    if (marker == 0xFF) {  // fill byte
+      ++i;
+      continue;
+    }
+    i += 2;
+    if (marker == 0xD9) return {};                                       // EOI
+    if ((marker >= 0xD0 && marker <= 0xD7) || marker == 0x01) continue;  // RSTn, TEM
+    const std::size_t len = byte(i) << 8 | byte(i + 1), seg = i + 2, end = i + len;
+    if (len < 2) return {};
+    if (marker == 0xC4) {  // DHT: tables of class/id, 16 code counts, the symbols
+      // Tables while the segment has bytes left, the last one read on past its end if it says so.
+      for (std::size_t j = seg; j < end;) {
+        const unsigned cls = byte(j) >> 4, id = byte(j) & 15;
+        if (cls > 1 || id > 3) break;  // stb refuses the segment before building the table
+        std::size_t symbols = 0;
+        for (std::size_t k = 1; k <= 16; ++k) symbols += byte(j + k);
+        if (symbols > 256)
+          return tinycnn::detail::concat("JPEG Huffman table ", cls ? "AC " : "DC ", id,
+                                         " declares ", symbols, " codes; at most 256 exist");
+        (cls ? ac : dc)[id] = true;
+        j += 17 + symbols;
+      }
+    } else if (marker == 0xDB) {  // DQT: tables of precision/id, 64 values of 1 or 2 bytes
+      for (std::size_t j = seg; j < end; j += 1 + (byte(j) >> 4 ? 128 : 64))
+        if ((byte(j) & 15) <= 3) quant[byte(j) & 15] = true;
+    } else if (marker >= 0xC0 && marker <= 0xC2) {  // SOF0/1/2: components (id, sampling, table)
+      progressive = marker == 0xC2;
+      components.clear();
+      for (std::size_t k = 0; k < byte(seg + 5); ++k)
+        components.emplace_back(byte(seg + 6 + 3 * k), byte(seg + 8 + 3 * k));
+    } else if (marker == 0xDA) {  // SOS: components (id, DC/AC tables), Ss, Se, Ah/Al
+      const std::size_t ns = byte(seg);
+      const unsigned ss = byte(seg + 1 + 2 * ns), ah = byte(seg + 3 + 2 * ns) >> 4;
+      const bool uses_dc = !progressive || (ss == 0 && ah == 0), uses_ac = !progressive || ss > 0;
+      for (std::size_t k = 0; k < ns; ++k) {
+        const unsigned id = byte(seg + 1 + 2 * k), tables = byte(seg + 2 + 2 * k);
+        const unsigned td = tables >> 4, ta = tables & 15;
+        if (uses_dc && td <= 3 && !dc[td])
+          return tinycnn::detail::concat("JPEG scan uses DC Huffman table ", td,
+                                         ", which no DHT segment before it defines");
+        if (uses_ac && ta <= 3 && !ac[ta])
+          return tinycnn::detail::concat("JPEG scan uses AC Huffman table ", ta,
+                                         ", which no DHT segment before it defines");
+        for (const auto& [cid, tq] : components)
+          if (cid == id && tq <= 3 && !quant[tq])
+            return tinycnn::detail::concat("JPEG component ", id, " uses quantisation table ", tq,
+                                           ", which no DQT segment before its scan defines");
+      }
+      // The entropy-coded data runs to the next marker: 0xFF, any number of 0xFF fill bytes,
+      // then a byte other than 0 (a stuffed 0xFF) and RSTn, as stb's bit reader takes them.
+      for (i = end; i < n;) {
+        if (p[i++] != 0xFF) continue;
+        std::size_t k = i;
+        while (k < n && p[k] == 0xFF) ++k;
+        if (k < n && (p[k] == 0 || (p[k] >= 0xD0 && p[k] <= 0xD7))) {
+          i = k + 1;
+          continue;
+        }
+        i = k - 1;  // the marker, as 0xFF and its code
+        break;
+      }
+      continue;
+    }
+    i = end;
+  }
+  return {};
+}
+
+// Removes the empty IDAT chunks of a PNG (they hold no data): stb 2.27 reads an empty IDAT
+// that comes before any data into a null buffer (memcpy with a null pointer, undefined
+// behaviour). Chunks are walked up to IEND or the first one that runs past the end of the file.
+inline void drop_empty_png_idat(std::vector<unsigned char>& bytes) {
+  if (bytes.size() < 8 || std::memcmp(bytes.data(), "\x89PNG\r\n\x1a\n", 8) != 0) return;
+  for (std::size_t at = 8; at + 12 <= bytes.size();) {
+    const unsigned char* c = bytes.data() + at;
+    const std::uint64_t len = std::uint64_t(c[0]) << 24 | std::uint64_t(c[1]) << 16 |
+                              std::uint64_t(c[2]) << 8 | c[3];
+    if (std::memcmp(c + 4, "IEND", 4) == 0 || at + 12 + len > bytes.size()) return;
+    if (len == 0 && std::memcmp(c + 4, "IDAT", 4) == 0)
+      bytes.erase(bytes.begin() + std::ptrdiff_t(at), bytes.begin() + std::ptrdiff_t(at + 12));
+    else
+      at += std::size_t(12 + len);
+  }
+}
+
+// A file too short for the pixels its header declares is refused before stb allocates them: stb
+// allocates the whole image from the header, then fills what a BMP lacks with zeros, leaves what a
+// PNM lacks uninitialised, and fails a PNG or JPEG only after the allocation, so that a 100-byte
+// file could claim 2^30 pixels. The bounds:
+//   PNG   the pixel bits, deflated at most 1032:1 (deflate's limit), and every chunk inside;
+//   JPEG  at least one bit (a DC coefficient's code) per 8x8 block of the full-size grid;
+//   BMP   the pixel array at its offset, rows padded to 4 bytes (stb reads uncompressed BMPs only);
+//   PNM   the header and width * height * channels samples of 1 or 2 bytes (binary P5/P6 only).
+// Returns an error message, empty when the file can hold the image.
+inline std::string check_image_data_size(const unsigned char* p, std::size_t n, std::int64_t w,
+                                         std::int64_t h) {
+  const auto size = std::uint64_t(n);
+  auto u16le = [&](std::size_t at) { return std::uint64_t(p[at]) | std::uint64_t(p[at + 1]) << 8; };
+  auto u32le = [&](std::size_t at) { return u16le(at) | u16le(at + 2) << 16; };
+  auto too_short = [&](std::uint64_t need, const char* what) {
+    return tinycnn::detail::concat("the file is ", size, " bytes, too short for a ", w, "x", h,
+                                   " image: ", what, " need at least ", need, " bytes (truncated?)");
+  };
+  const auto W = std::uint64_t(w), H = std::uint64_t(h);
+  std::size_t soi = 0;  // stb takes any number of 0xFF fill bytes before a JPEG's SOI marker
+  while (soi < n && p[soi] == 0xFF) ++soi;
+  if (n >= 8 && std::memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0) {
+    // The chunks up to IEND must lie inside the file: stb allocates an IDAT chunk's declared
+    // length (up to 2 GiB) before reading it. Bits per pixel come from IHDR, which stb lets an
+    // Apple CgBI chunk precede; 1 if there is none.
+    std::uint64_t bits = 1;
+    for (std::size_t at = 8; at + 8 <= n;) {
+      const std::uint64_t len = std::uint64_t(p[at]) << 24 | std::uint64_t(p[at + 1]) << 16 |
+                                std::uint64_t(p[at + 2]) << 8 | p[at + 3];
+      const unsigned char* type = p + at + 4;
+      if (at + 12 + len > size) {
+        std::string name;
+        for (int k = 0; k < 4; ++k)
+          name += std::isalpha(type[k]) ? char(type[k]) : '?';
+        return tinycnn::detail::concat("PNG chunk '", name, "' at byte ", at, " declares ", len,
+                                       " bytes, past the end of the file (", size, " bytes)");
+      }
+      if (std::memcmp(type, "IHDR", 4) == 0 && len >= 13) {
+        const unsigned color = p[at + 17];
+        bits = std::uint64_t(p[at + 16]) * (color == 2 ? 3 : color == 4 ? 2 : color == 6 ? 4 : 1);
+      }
+      if (std::memcmp(type, "IEND", 4) == 0) break;
+      at += std::size_t(12 + len);
+    }
+    const std::uint64_t raw = (W * H * std::max<std::uint64_t>(bits, 1) + 7) / 8;
+    if (size * 1032 < raw) return too_short((raw + 1031) / 1032, "its deflated pixels");
+  } else if (soi >= 1 && soi < n && p[soi] == 0xD8) {
+    const std::uint64_t blocks = ((W + 7) / 8) * ((H + 7) / 8);
+    if (size * 8 < blocks) return too_short((blocks + 7) / 8, "its 8x8 blocks");
+  } else if (n >= 2 && p[0] == 'B' && p[1] == 'M') {
+    if (n < 30) return too_short(30, "the BMP headers");
+    const std::uint64_t bpp = u16le(u32le(14) == 12 ? 24 : 28);
+    // stb refuses other depths too, but only after allocating the image.
+    if (bpp != 1 && bpp != 4 && bpp != 8 && bpp != 16 && bpp != 24 && bpp != 32)
+      return tinycnn::detail::concat("BMP of ", bpp,
+                                     " bits per pixel is not supported (1, 4, 8, 16, 24 or 32)");
+    const std::uint64_t need = u32le(10) + (W * bpp + 31) / 32 * 4 * H;
+    if (size < need) return too_short(need, "the pixel array and the headers before it");
+  } else if (n >= 2 && p[0] == 'P' && (p[1] == '5' || p[1] == '6')) {
+    PnmHeader pnm;
+    if (std::string err = parse_pnm_header(p, n, pnm); !err.empty()) return err;
+    const std::uint64_t need = pnm.data_offset + W * H * std::uint64_t(pnm.channels) *
+                                                     (pnm.maxval > 255 ? 2 : 1);
+    if (size < need) return too_short(need, "the header and the samples");
+  }
+  return {};
+}
+
 }  // namespace detail
 
 // ---- making images ---------------------------------------------------------------------------
@@ -267,8 +492,9 @@ inline Image noise_image(std::int64_t width, std::int64_t height, std::uint64_t 
 // Decodes a PNG, JPEG, BMP or PNM (PPM/PGM) file into an 8-bit image with `channels` channels:
 // 1..4 converts (grey <-> RGB, alpha added as opaque or dropped), 0 keeps the file's own count.
 // 16-bit PNGs are reduced to 8 bits; JPEG EXIF orientation is not applied. The dimensions are
-// read and checked against kMaxImageSide and kMaxImagePixels before anything is decoded. Throws
-// tinycnn::Error naming the file and the reason.
+// read and checked against kMaxImageSide and kMaxImagePixels, and against the file's size (a file
+// too short to hold the pixels its header declares, e.g. a truncated BMP or PNM, is refused),
+// before anything is decoded. Throws tinycnn::Error naming the file and the reason.
 inline Image load_image(const std::filesystem::path& path, int channels = 3) {
   const std::string name = path.string();
   auto fail = [&](auto&&... args) {
@@ -299,6 +525,15 @@ inline Image load_image(const std::filesystem::path& path, int channels = 3) {
     const char* r = stbi_failure_reason();
     return std::string(r && *r ? r : "corrupt or truncated data");
   };
+  // What stb 2.27 mishandles in a header is refused before stb reads it.
+  detail::PnmHeader pnm;
+  if (bytes.size() >= 2 && bytes[0] == 'P' && (bytes[1] == '5' || bytes[1] == '6')) {
+    if (std::string err = detail::parse_pnm_header(bytes.data(), bytes.size(), pnm); !err.empty())
+      fail(err);
+  }
+  if (std::string err = detail::check_jpeg_tables(bytes.data(), bytes.size()); !err.empty())
+    fail(err);
+  detail::drop_empty_png_idat(bytes);
   int w = 0, h = 0, stored = 0;
   if (!stbi_info_from_memory(bytes.data(), int(bytes.size()), &w, &h, &stored))
     fail("not a readable image (stb_image: ", stb_reason(),
@@ -307,12 +542,32 @@ inline Image load_image(const std::filesystem::path& path, int channels = 3) {
     fail("image is ", w, "x", h, "; each side must be 1..", kMaxImageSide);
   if (std::int64_t(w) * h > kMaxImagePixels)
     fail("image is ", w, "x", h, ", more than ", kMaxImagePixels, " pixels");
+  if (std::string err = detail::check_image_data_size(bytes.data(), bytes.size(), w, h);
+      !err.empty())
+    fail(err);
 
   int dw = 0, dh = 0, dstored = 0;
-  std::unique_ptr<stbi_uc, void (*)(void*)> decoded(
-      stbi_load_from_memory(bytes.data(), int(bytes.size()), &dw, &dh, &dstored, channels),
-      stbi_image_free);
-  if (!decoded) fail("cannot decode (stb_image: ", stb_reason(), ")");
+  std::unique_ptr<stbi_uc, void (*)(void*)> decoded(nullptr, stbi_image_free);
+  if (pnm.maxval > 255) {
+    // stb 2.27 reads 16-bit PNM samples in the wrong byte order (it keeps the low byte) and
+    // converts their channels with its 8-bit converter, reading past the end of its buffer. So
+    // they are decoded here: the high byte of each big-endian sample, as stb reduces 16-bit PNGs,
+    // and the channels converted by stb's 8-bit converter. check_image_data_size saw the samples.
+    dw = w, dh = h, dstored = int(pnm.channels);
+    const std::size_t samples = std::size_t(w) * std::size_t(h) * std::size_t(dstored);
+    decoded.reset(static_cast<stbi_uc*>(std::malloc(samples)));
+    if (!decoded) fail("out of memory for ", samples, " samples");
+    for (std::size_t i = 0; i < samples; ++i) decoded.get()[i] = bytes[pnm.data_offset + 2 * i];
+    if (channels && channels != dstored) {
+      decoded.reset(stbi__convert_format(decoded.release(), dstored, channels, unsigned(w),
+                                         unsigned(h)));  // frees its input
+      if (!decoded) fail("out of memory converting ", dstored, " to ", channels, " channels");
+    }
+  } else {
+    decoded.reset(stbi_load_from_memory(bytes.data(), int(bytes.size()), &dw, &dh, &dstored,
+                                        channels));
+    if (!decoded) fail("cannot decode (stb_image: ", stb_reason(), ")");
+  }
   if (dw != w || dh != h) fail("decoded ", dw, "x", dh, " but the header says ", w, "x", h);
 
   Image image{w, h, channels ? channels : dstored, {}};

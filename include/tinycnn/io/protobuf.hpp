@@ -139,6 +139,7 @@ class BufferedFile {
 
   // Exactly n bytes; false if the file ends first or a read fails.
   bool read(void* dst, std::size_t n) {
+    if (n == 0) return true;  // dst may be null then (an empty vector's data()): no memcpy
     auto* out = static_cast<unsigned char*>(dst);
     const std::size_t have = std::min(n, filled_ - cursor_);
     std::memcpy(out, buffer_.data() + cursor_, have);

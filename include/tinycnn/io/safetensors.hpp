@@ -539,6 +539,10 @@ class SafetensorsFile {
   }
 
   void parse_header(const std::string& text) {
+    // nlohmann::json stops at a NUL byte and ignores the rest; the reference implementation
+    // refuses it, and so must we, or "{...}\0{...}" would read differently in the two.
+    if (const auto nul = text.find('\0'); nul != std::string::npos)
+      fail("header byte ", nul, " is a NUL byte; the header must be JSON text (padded with spaces)");
     nlohmann::json root;
     try {
       root = nlohmann::json::parse(text);

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/deps.sh
 build=${TINYCNN_BUILD_DIR:-build}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DTINYCNN_BUILD_BENCHMARKS=ON
 cmake --build "$build" -j "$(nproc)"
 for ex in "$build"/examples/01_tensor_basics "$build"/examples/01_tensor_basics_cuda; do
   [ -x "$ex" ] || continue

@@ -4,7 +4,7 @@
 #                                    and the CPU peer benchmarks)
 set -euo pipefail
 packages=(build-essential cmake catch2 zlib1g-dev libbenchmark-dev libopenblas-dev libstb-dev
-          nlohmann-json3-dev dataset-fashion-mnist python-matplotlib-data)
+          nlohmann-json3-dev dataset-fashion-mnist python-matplotlib-data libopenmpi-dev openmpi-bin)
 if [ "${1:-}" = "--with-python" ]; then
   packages+=(python3-torch python3-numpy python3-protobuf protobuf-compiler python3-matplotlib)
 fi

@@ -2,7 +2,7 @@
 # One round of GPU work on the device machine, over binaries packed into .gpu/ by
 # ../shared/tools/pack-for-gpu (built here with the "gpu" preset). Writes logs and benchmark JSON
 # under $OUT (at most 8 files come back) and prints a short summary last.
-#   tools/gpu/round.sh [tests|sanitize|bench|train|style|style_torch|final1|final2|all]   (default: all)
+#   tools/gpu/round.sh [tests|sanitize|bench|train|style|style_torch|oom|final1|final2|all]   (default: all)
 # If .gpucarry/gpu.tar.xz exists (the pack compressed, to fit the 64 MiB that travels) it is
 # unpacked first; .gpucarry/fashion-mnist/ holds the dataset for the training runs.
 set -u
@@ -34,8 +34,7 @@ run_sanitize() {
   : >"$log"
   for tool in $tools; do
     # [oom] provokes a failed allocation on purpose, which the sanitizer reports as an API error.
-    local filter='[cuda]~[oom]'
-    [ "$tool" = racecheck ] && filter='[cuda][kernels]'
+    local filter=${SANITIZE_FILTER:-'[cuda]~[oom]'}
     echo "==== compute-sanitizer --tool $tool ($filter)" >>"$log"
     TINYCNN_CUDA_DIRECT_ALLOC=1 timeout "${TINYCNN_SANITIZE_TIMEOUT:-280}" compute-sanitizer \
       --tool "$tool" --error-exitcode 99 "$bin/tests/tinycnn_cuda_tests" "$filter" >>"$log" 2>&1
@@ -89,6 +88,15 @@ run_style_torch() {
 }
 
 what=${1:-all}
+# The style benchmark under a memory cap: the sizes that do not fit must be reported as out of
+# memory (an error result naming the bytes), the others must run.
+run_oom() {
+  TINYCNN_CUDA_MEMORY_LIMIT=${OOM_LIMIT:-3G} timeout 120 "$bin/benchmarks/cuda_style_bench" \
+    --models=vgg19 --sizes=256,1024,2048,512 --benchmark_min_time=0.2 \
+    --benchmark_out="$out/style_oom.json" --benchmark_out_format=json >"$out/style_oom.log" 2>&1
+  summary+=("style_bench under TINYCNN_CUDA_MEMORY_LIMIT=${OOM_LIMIT:-3G}: rc=$? $(grep -c 'out of memory' "$out/style_oom.log") out-of-memory lines")
+}
+
 case "$what" in
   tests) run_tests ;;
   sanitize) run_sanitize ;;
@@ -97,6 +105,7 @@ case "$what" in
   final1) run_tests; run_train ;;
   style) run_tests; run_style ;;
   style_torch) run_style_torch ;;
+  oom) run_oom ;;
   final2) run_bench; SANITIZE_TOOLS="memcheck racecheck" TINYCNN_SANITIZE_TIMEOUT=${TINYCNN_SANITIZE_TIMEOUT:-100} run_sanitize ;;
   all) run_tests; run_bench; run_sanitize ;;
   *) echo "usage: $0 [tests|sanitize|bench|all]"; exit 2 ;;

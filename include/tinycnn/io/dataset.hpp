@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "tinycnn/core/error.hpp"
+#include "tinycnn/core/partition.hpp"
 #include "tinycnn/core/random.hpp"
 #include "tinycnn/core/shape.hpp"
 #include "tinycnn/core/tensor.hpp"
@@ -110,10 +111,12 @@ inline std::optional<std::string> find_fashion_mnist() {
 }
 
 // One mini-batch: B = batch_size samples, fewer for the last batch of an epoch unless drop_last.
+// With sharding, this rank's block of the global batch (possibly empty in a last, short batch).
 struct Batch {
   Tensor<float, cpu> images;          // (B, C, H, W)
   Tensor<std::int32_t, cpu> labels;   // (B)
   std::vector<std::int64_t> indices;  // (B) the samples' positions in the dataset
+  std::int64_t global_size = 0;       // samples in the global batch, over all shards (B unsharded)
 };
 
 struct DataLoaderOptions {
@@ -131,6 +134,11 @@ struct DataLoaderOptions {
   bool horizontal_flip = false;
   // Batches assembled ahead of the consumer by the background thread (1 or 2 suffice).
   std::int64_t prefetch = 2;
+  // Data-parallel sharding: every rank runs the same loader (same seed, same order) with its own
+  // shard_rank of shard_count, and gets its contiguous block of each global batch of batch_size
+  // samples (tinycnn::block_range), so that the shards of a step together are exactly the batch
+  // one process would get. Augmentation depends on the sample only, not on the shard.
+  int shard_rank = 0, shard_count = 1;
   // Optional extra step run on each assembled batch, on the background thread; an exception it
   // throws reaches the caller of next().
   std::function<void(Batch&)> transform{};
@@ -153,6 +161,9 @@ class DataLoader {
     TINYCNN_CHECK(opt_.crop_padding >= 0, "DataLoader: crop_padding must be >= 0, got ",
                   opt_.crop_padding);
     TINYCNN_CHECK(opt_.prefetch >= 1, "DataLoader: prefetch must be >= 1, got ", opt_.prefetch);
+    TINYCNN_CHECK(opt_.shard_count >= 1 && opt_.shard_rank >= 0 && opt_.shard_rank < opt_.shard_count,
+                  "DataLoader: shard_rank must lie in [0, shard_count), got shard ", opt_.shard_rank,
+                  " of ", opt_.shard_count);
     n_ = data.images.dim(0), c_ = data.images.dim(1), h_ = data.images.dim(2);
     w_ = data.images.dim(3);
     TINYCNN_CHECK(opt_.crop_padding <= std::max(h_, w_), "DataLoader: crop_padding ",
@@ -227,8 +238,8 @@ class DataLoader {
     std::unique_lock lock(mutex_);
     ready_.wait(lock, [&] { return !queue_.empty() || done_; });
     if (!queue_.empty()) {
-      if (batch.images.shape() == Shape{opt_.batch_size, c_, h_, w_} &&
-          batch.labels.shape() == Shape{opt_.batch_size} &&
+      const std::int64_t full = block_range(opt_.batch_size, opt_.shard_rank, opt_.shard_count).size();
+      if (batch.images.shape() == Shape{full, c_, h_, w_} && batch.labels.shape() == Shape{full} &&
           std::int64_t(spare_.size()) <= opt_.prefetch)
         spare_.push_back(std::move(batch));
       batch = std::move(queue_.front());
@@ -305,8 +316,11 @@ class DataLoader {
   }
 
   void assemble(std::int64_t b, Batch& batch) const {
-    const std::int64_t begin = b * opt_.batch_size;
-    const std::int64_t count = std::min(opt_.batch_size, n_ - begin);
+    const std::int64_t global_begin = b * opt_.batch_size;
+    batch.global_size = std::min(opt_.batch_size, n_ - global_begin);
+    const Range shard = block_range(batch.global_size, opt_.shard_rank, opt_.shard_count);
+    const std::int64_t begin = global_begin + shard.begin;
+    const std::int64_t count = shard.size();
     const std::int64_t sample = c_ * h_ * w_;
     if (batch.images.shape() != Shape{count, c_, h_, w_})
       batch.images = Tensor<float, cpu>::uninitialized(Shape{count, c_, h_, w_});

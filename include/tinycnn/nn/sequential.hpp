@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <iomanip>
 #include <memory>
 #include <sstream>
@@ -132,6 +133,11 @@ class Sequential {
                   "forward_taps with gradients enabled first");
     return backward_from(Tensor<T, D>(), add_grad, true);
   }
+  // Called during every backward pass right after layer i's backward, deepest layer first: layer
+  // i's parameter gradients are final for this pass (data-parallel training starts reducing them
+  // while the layers below still run). An empty function removes the hook.
+  void set_backward_hook(std::function<void(std::size_t)> hook) { backward_hook_ = std::move(hook); }
+
   // Drop every kept activation (after a forward_taps without backward).
   void release() { clear_activations(); }
 
@@ -244,6 +250,7 @@ class Sequential {
       if (grad.empty()) {  // above the deepest tap with a gradient: nothing flows yet
         acts_[i + 1] = Tensor<T, D>();
         l.module->release();
+        if (backward_hook_) backward_hook_(i);
         continue;
       }
       const auto needs = l.module->backward_needs();
@@ -253,6 +260,7 @@ class Sequential {
       if (!(need_dx && l.module->backward_in_place(grad, in, out)))
         grad = l.module->backward(grad, in, out, need_dx);
       acts_[i + 1] = Tensor<T, D>();
+      if (backward_hook_) backward_hook_(i);
     }
     acts_.clear();
     is_tap_.clear();
@@ -308,6 +316,7 @@ class Sequential {
   std::vector<bool> is_tap_;        // layers whose outputs the last forward_taps keeps
   std::size_t forward_end_ = 0;
   Shape output_shape_;
+  std::function<void(std::size_t)> backward_hook_;
 };
 
 }  // namespace tinycnn::nn

@@ -121,25 +121,42 @@ Tensor<T, D> style_gram(const Tensor<T, D>& f) {
   return gram(f, T(1.0 / double(f.numel())));
 }
 
-// weight * mean((G - target)^2), G = style_gram(f), target (C, C); adds its gradient into *grad:
-// d/dF = 2 s dL/dG F with s = 1 / (C H W) (G is symmetric).
+// The style loss of features f whose Gram matrix g = F F^T / numel is given, numel the element
+// count of the whole feature map: f may be one block of rows of the map (an image split across
+// ranks, tinycnn/dist/spatial_style.hpp) with g summed over the blocks. weight * mean((g -
+// target)^2); adds d loss / d f = 2 / numel * dL/dg f into *grad (g is symmetric).
 template <class T, Device D>
-T style_loss(const Tensor<T, D>& f, const Tensor<T, D>& target_gram, T weight,
-             Tensor<T, D>* grad = nullptr) {
+T style_loss_from_gram(const Tensor<T, D>& f, const Tensor<T, D>& g, const Tensor<T, D>& target_gram,
+                       T weight, std::int64_t numel, Tensor<T, D>* grad = nullptr) {
   detail::check_features("style_loss", f);
   const std::int64_t c = f.dim(1), m = f.numel() / (c ? c : 1);
   TINYCNN_CHECK(target_gram.shape() == Shape({c, c}), "style_loss: the target Gram matrix must be (",
                 c, ", ", c, ") for features ", f.shape(), ", got ", target_gram.shape());
-  const auto g = style_gram(f);
+  detail::check_shape("style_loss", "Gram matrix", g, target_gram.shape());
+  TINYCNN_CHECK(numel >= f.numel() && numel > 0, "style_loss: the feature map has ", numel,
+                " elements, fewer than its block ", f.shape());
   const T scale = weight / T(c * c);
   if (!grad) return scale * squared_error(g, target_gram);
   Tensor<T, D> dg;
   const T loss = scale * squared_error(g, target_gram, &dg, scale);
   T beta;
   T* out = detail::prepare_grad(grad, f.shape(), "style_loss", beta);
-  detail::gemm_raw<T, D>(out, dg.data(), f.data(), kernels::packed_gemm(c, m, c, false, false),
-                         T(2.0 / double(f.numel())), beta);
+  if (m > 0)
+    detail::gemm_raw<T, D>(out, dg.data(), f.data(), kernels::packed_gemm(c, m, c, false, false),
+                           T(2.0 / double(numel)), beta);
   return loss;
+}
+
+// weight * mean((G - target)^2), G = style_gram(f), target (C, C); adds its gradient into *grad:
+// d/dF = 2 s dL/dG F with s = 1 / (C H W) (G is symmetric).
+template <class T, Device D>
+T style_loss(const Tensor<T, D>& f, const Tensor<T, D>& target_gram, T weight,
+             Tensor<T, D>* grad = nullptr) {
+  detail::check_features("style_loss", f);
+  const std::int64_t c = f.dim(1);
+  TINYCNN_CHECK(target_gram.shape() == Shape({c, c}), "style_loss: the target Gram matrix must be (",
+                c, ", ", c, ") for features ", f.shape(), ", got ", target_gram.shape());
+  return style_loss_from_gram(f, style_gram(f), target_gram, weight, f.numel(), grad);
 }
 
 // weight * total_variation(x); adds its gradient into *grad.

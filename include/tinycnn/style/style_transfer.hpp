@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -56,18 +57,126 @@ struct Losses {
   double total() const { return content + style + tv; }
 };
 
+// The optimiser of the image: Adam, or L-BFGS with a fixed step. Every scalar it derives from the
+// image-sized tensors (dot products, norms) goes through `reduce`, so that when each rank holds a
+// block of the image (tinycnn/dist/spatial_style.hpp) reduce sums the blocks' partial values over
+// the ranks and every rank takes the same decisions; in one process reduce is the identity.
+template <class T, Device D>
+class ImageOptimizer {
+ public:
+  using Reduce = std::function<double(double)>;
+
+  explicit ImageOptimizer(const StyleOptions& options, Reduce reduce = {})
+      : opt_(options), reduce_(std::move(reduce)) {
+    TINYCNN_CHECK(opt_.learning_rate > 0, "StyleTransfer: learning_rate must be positive, got ",
+                  opt_.learning_rate);
+    TINYCNN_CHECK(opt_.lbfgs_history >= 1, "StyleTransfer: lbfgs_history must be at least 1, got ",
+                  opt_.lbfgs_history);
+  }
+
+  // One update of `image` (in place) along the gradient g of the loss.
+  void step(Tensor<T, D>& image, Tensor<T, D> g) {
+    ++iteration_;
+    if (opt_.optimizer == Optimizer::kAdam)
+      adam_step(image, g);
+    else
+      lbfgs_step(image, std::move(g));
+  }
+
+  std::int64_t iteration() const noexcept { return iteration_; }
+  void reset() {
+    iteration_ = 0;
+    exp_avg_ = exp_avg_sq_ = Tensor<T, D>();
+    history_.clear();
+    prev_grad_ = prev_dir_ = Tensor<T, D>();
+  }
+
+ private:
+  struct Pair {
+    Tensor<T, D> s, y;
+    T rho;
+  };
+
+  T reduce(T partial) const { return reduce_ ? T(reduce_(double(partial))) : partial; }
+  T dot(const Tensor<T, D>& a, const Tensor<T, D>& b) const { return reduce(ops::dot(a, b)); }
+
+  void adam_step(Tensor<T, D>& image, const Tensor<T, D>& g) {
+    if (exp_avg_.shape() != image.shape()) {
+      exp_avg_ = Tensor<T, D>(image.shape());
+      exp_avg_sq_ = Tensor<T, D>(image.shape());
+    }
+    ops::AdamHyper h;
+    h.lr = opt_.learning_rate;
+    h.beta1 = opt_.adam_beta1;
+    h.beta2 = opt_.adam_beta2;
+    h.eps = opt_.adam_eps;
+    ops::adam_update_(image, exp_avg_, exp_avg_sq_, g, h, iteration_);
+  }
+
+  // L-BFGS with a fixed step, one function evaluation per iteration, as torch.optim.LBFGS (no line
+  // search) and neural-style's optim.lbfgs run it: the first step is scaled by min(1, 1 / |g|_1).
+  void lbfgs_step(Tensor<T, D>& image, Tensor<T, D> g) {
+    if (prev_grad_.shape() != image.shape()) {
+      history_.clear();
+      prev_grad_ = Tensor<T, D>();
+    }
+    Tensor<T, D> d;
+    T t = T(opt_.learning_rate);
+    if (prev_grad_.empty()) {
+      d = ops::scale(g, T(-1));
+      const T l1 = reduce(ops::abs_sum(g));
+      if (l1 > T(1)) t = T(opt_.learning_rate) / l1;
+      h_diag_ = T(1);
+    } else {
+      // s = t_prev d_prev (the last update), y = g - g_prev.
+      Tensor<T, D> y = g.clone();
+      ops::axpy_(y, T(-1), prev_grad_);
+      Tensor<T, D> s = ops::scale(prev_dir_, prev_step_);
+      const T ys = dot(y, s);
+      if (ys > T(1e-10)) {
+        if (int(history_.size()) == opt_.lbfgs_history) history_.pop_front();
+        const T yy = dot(y, y);
+        history_.push_back({std::move(s), std::move(y), T(1) / ys});
+        h_diag_ = ys / yy;
+      }
+      // Two-loop recursion: d = -H g.
+      d = ops::scale(g, T(-1));
+      std::vector<T> alpha(history_.size());
+      for (std::size_t k = history_.size(); k-- > 0;) {
+        alpha[k] = history_[k].rho * dot(history_[k].s, d);
+        ops::axpy_(d, -alpha[k], history_[k].y);
+      }
+      ops::scale_(d, h_diag_);
+      for (std::size_t k = 0; k < history_.size(); ++k) {
+        const T beta = history_[k].rho * dot(history_[k].y, d);
+        ops::axpy_(d, alpha[k] - beta, history_[k].s);
+      }
+    }
+    // Not a descent direction (curvature pairs gone bad): skip the update, as PyTorch does.
+    if (dot(g, d) <= T(-1e-9)) ops::axpy_(image, t, d);
+    prev_grad_ = std::move(g);
+    prev_dir_ = std::move(d);
+    prev_step_ = t;
+  }
+
+  StyleOptions opt_;
+  Reduce reduce_;
+  std::int64_t iteration_ = 0;
+  Tensor<T, D> exp_avg_, exp_avg_sq_;  // Adam
+  std::deque<Pair> history_;           // L-BFGS
+  Tensor<T, D> prev_grad_, prev_dir_;
+  T prev_step_ = T(1), h_diag_ = T(1);
+};
+
 template <class T, Device D>
 class StyleTransfer {
  public:
   // net: the feature network, borrowed (it must outlive this object). It is put in eval mode,
   // frozen, with gradients enabled. Every tapped layer must exist in it.
-  StyleTransfer(nn::Sequential<T, D>& net, StyleOptions options) : net_(net), opt_(std::move(options)) {
+  StyleTransfer(nn::Sequential<T, D>& net, StyleOptions options)
+      : net_(net), opt_(std::move(options)), optimizer_(opt_) {
     TINYCNN_CHECK(!opt_.content.empty() || !opt_.style.empty(),
                   "StyleTransfer: no content or style layers given");
-    TINYCNN_CHECK(opt_.learning_rate > 0, "StyleTransfer: learning_rate must be positive, got ",
-                  opt_.learning_rate);
-    TINYCNN_CHECK(opt_.lbfgs_history >= 1, "StyleTransfer: lbfgs_history must be at least 1, got ",
-                  opt_.lbfgs_history);
     for (const auto& c : opt_.content) taps_[net_.index_of(c.layer)].content_weight += c.weight;
     for (const auto& s : opt_.style) taps_[net_.index_of(s.layer)].style_weight += s.weight;
     for (const auto& [i, tap] : taps_) tap_indices_.push_back(i);
@@ -124,36 +233,22 @@ class StyleTransfer {
   Losses step(Tensor<T, D>& image) {
     Tensor<T, D> g;
     const Losses l = evaluate(image, &g);
-    ++iteration_;
     TINYCNN_CHECK(std::isfinite(l.total()), "StyleTransfer: the loss is not finite at iteration ",
-                  iteration_, " (content ", l.content, ", style ", l.style, ", tv ", l.tv,
-                  "); the image was not updated");
-    if (opt_.optimizer == Optimizer::kAdam)
-      adam_step(image, g);
-    else
-      lbfgs_step(image, std::move(g));
+                  optimizer_.iteration() + 1, " (content ", l.content, ", style ", l.style, ", tv ",
+                  l.tv, "); the image was not updated");
+    optimizer_.step(image, std::move(g));
     return l;
   }
 
-  std::int64_t iteration() const noexcept { return iteration_; }
+  std::int64_t iteration() const noexcept { return optimizer_.iteration(); }
   // Forget the optimiser state (moments, L-BFGS history) and the iteration count.
-  void reset_optimizer() {
-    iteration_ = 0;
-    exp_avg_ = exp_avg_sq_ = Tensor<T, D>();
-    history_.clear();
-    prev_grad_ = prev_dir_ = Tensor<T, D>();
-  }
+  void reset_optimizer() { optimizer_.reset(); }
 
  private:
   struct Tap {
     double content_weight = 0, style_weight = 0;
     Tensor<T, D> content_target, style_target;
   };
-  struct Pair {
-    Tensor<T, D> s, y;
-    T rho;
-  };
-
   static void check_image(const char* what, const Tensor<T, D>& x) {
     TINYCNN_CHECK(x.rank() == 4 && x.dim(0) == 1 && x.dim(1) == 3, "StyleTransfer::", what,
                   ": expects one RGB image (1, 3, H, W), got shape ", x.shape());
@@ -173,76 +268,13 @@ class StyleTransfer {
     net_.set_grad_enabled(true);  // also releases the tap outputs
   }
 
-  void adam_step(Tensor<T, D>& image, const Tensor<T, D>& g) {
-    if (exp_avg_.shape() != image.shape()) {
-      exp_avg_ = Tensor<T, D>(image.shape());
-      exp_avg_sq_ = Tensor<T, D>(image.shape());
-    }
-    ops::AdamHyper h;
-    h.lr = opt_.learning_rate;
-    h.beta1 = opt_.adam_beta1;
-    h.beta2 = opt_.adam_beta2;
-    h.eps = opt_.adam_eps;
-    ops::adam_update_(image, exp_avg_, exp_avg_sq_, g, h, iteration_);
-  }
-
-  // L-BFGS with a fixed step, one function evaluation per iteration, as torch.optim.LBFGS (no line
-  // search) and neural-style's optim.lbfgs run it: the first step is scaled by min(1, 1 / |g|_1).
-  void lbfgs_step(Tensor<T, D>& image, Tensor<T, D> g) {
-    if (prev_grad_.shape() != image.shape()) {
-      history_.clear();
-      prev_grad_ = Tensor<T, D>();
-    }
-    Tensor<T, D> d;
-    T t = T(opt_.learning_rate);
-    if (prev_grad_.empty()) {
-      d = ops::scale(g, T(-1));
-      const T l1 = ops::abs_sum(g);
-      if (l1 > T(1)) t = T(opt_.learning_rate) / l1;
-      h_diag_ = T(1);
-    } else {
-      // s = t_prev d_prev (the last update), y = g - g_prev.
-      Tensor<T, D> y = g.clone();
-      ops::axpy_(y, T(-1), prev_grad_);
-      Tensor<T, D> s = ops::scale(prev_dir_, prev_step_);
-      const T ys = ops::dot(y, s);
-      if (ys > T(1e-10)) {
-        if (int(history_.size()) == opt_.lbfgs_history) history_.pop_front();
-        const T yy = ops::dot(y, y);
-        history_.push_back({std::move(s), std::move(y), T(1) / ys});
-        h_diag_ = ys / yy;
-      }
-      // Two-loop recursion: d = -H g.
-      d = ops::scale(g, T(-1));
-      std::vector<T> alpha(history_.size());
-      for (std::size_t k = history_.size(); k-- > 0;) {
-        alpha[k] = history_[k].rho * ops::dot(history_[k].s, d);
-        ops::axpy_(d, -alpha[k], history_[k].y);
-      }
-      ops::scale_(d, h_diag_);
-      for (std::size_t k = 0; k < history_.size(); ++k) {
-        const T beta = history_[k].rho * ops::dot(history_[k].y, d);
-        ops::axpy_(d, alpha[k] - beta, history_[k].s);
-      }
-    }
-    // Not a descent direction (curvature pairs gone bad): skip the update, as PyTorch does.
-    if (ops::dot(g, d) <= T(-1e-9)) ops::axpy_(image, t, d);
-    prev_grad_ = std::move(g);
-    prev_dir_ = std::move(d);
-    prev_step_ = t;
-  }
-
   nn::Sequential<T, D>& net_;
   StyleOptions opt_;
   std::map<std::size_t, Tap> taps_;  // by layer index
   std::vector<std::size_t> tap_indices_;
   Shape content_shape_;
   bool has_style_ = false;
-  std::int64_t iteration_ = 0;
-  Tensor<T, D> exp_avg_, exp_avg_sq_;                   // Adam
-  std::deque<Pair> history_;                            // L-BFGS
-  Tensor<T, D> prev_grad_, prev_dir_;
-  T prev_step_ = T(1), h_diag_ = T(1);
+  ImageOptimizer<T, D> optimizer_;
 };
 
 }  // namespace tinycnn::style

@@ -2,7 +2,7 @@
 # One round of GPU work on the device machine, over binaries packed into .gpu/ by
 # ../shared/tools/pack-for-gpu (built here with the "gpu" preset). Writes logs and benchmark JSON
 # under $OUT (at most 8 files come back) and prints a short summary last.
-#   tools/gpu/round.sh [tests|sanitize|bench|train|style|style_torch|oom|final1|final2|all]   (default: all)
+#   tools/gpu/round.sh [tests|sanitize|bench|train|style|style_torch|oom|dist|final1|final2|all]   (default: all)
 # If .gpucarry/gpu.tar.xz exists (the pack compressed, to fit the 64 MiB that travels) it is
 # unpacked first; .gpucarry/fashion-mnist/ holds the dataset for the training runs.
 set -u
@@ -97,6 +97,31 @@ run_oom() {
   summary+=("style_bench under TINYCNN_CUDA_MEMORY_LIMIT=${OOM_LIMIT:-3G}: rc=$? $(grep -c 'out of memory' "$out/style_oom.log") out-of-memory lines")
 }
 
+# tinycnn/dist/ on CUDA: NCCL from PyTorch's wheel (too large to carry); under mpirun with two
+# ranks sharing the GPU through MPI when the machine has Open MPI, else as one process.
+run_dist() {
+  local log="$out/dist.log" nccl
+  nccl=$(python3 -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "nccl", "lib"))' 2>/dev/null)
+  export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$nccl
+  export NCCL_NVLS_ENABLE=0
+  { echo "nccl: $nccl"; ls "$nccl" 2>&1; which mpirun 2>&1; ldd "$bin/tests/tinycnn_dist_cuda_tests" | grep -E "nccl|mpi|not found"; } >"$log" 2>&1
+  echo "==== one process (TINYCNN_TEST_NO_MPI=1)" >>"$log"
+  TINYCNN_TEST_NO_MPI=1 timeout 200 "$bin/tests/tinycnn_dist_cuda_tests" --durations yes >>"$log" 2>&1
+  summary+=("dist cuda tests, one process: rc=$? $(grep -E '^(All tests passed|test cases:)' "$log" | tail -1)")
+  echo "==== memcheck, one process" >>"$log"
+  TINYCNN_TEST_NO_MPI=1 TINYCNN_CUDA_DIRECT_ALLOC=1 timeout 200 compute-sanitizer --tool memcheck --error-exitcode 99 \
+    "$bin/tests/tinycnn_dist_cuda_tests" "style transfer split by rows on CUDA*" >>"$log" 2>&1
+  summary+=("dist memcheck: rc=$? $(grep -E 'ERROR SUMMARY' "$log" | tail -1)")
+  if command -v mpirun >/dev/null; then
+    for np in 2; do
+      echo "==== mpirun -np $np" >>"$log"
+      OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 60 mpirun -np $np --oversubscribe \
+        -x LD_LIBRARY_PATH "$bin/tests/tinycnn_dist_cuda_tests" "[cuda]~NCCL*~DataParallel*" >>"$log" 2>&1
+      summary+=("dist cuda tests, mpirun -np $np: rc=$?")
+    done
+  fi
+}
+
 case "$what" in
   tests) run_tests ;;
   sanitize) run_sanitize ;;
@@ -106,6 +131,7 @@ case "$what" in
   style) run_tests; run_style ;;
   style_torch) run_style_torch ;;
   oom) run_oom ;;
+  dist) run_dist ;;
   final2) run_bench; SANITIZE_TOOLS="memcheck racecheck" TINYCNN_SANITIZE_TIMEOUT=${TINYCNN_SANITIZE_TIMEOUT:-100} run_sanitize ;;
   all) run_tests; run_bench; run_sanitize ;;
   *) echo "usage: $0 [tests|sanitize|bench|all]"; exit 2 ;;

@@ -43,6 +43,17 @@ inline MPI_Datatype mpi_type(DType t) { return t == DType::kFloat32 ? MPI_FLOAT 
 // MPI counts are int: larger buffers go in pieces of at most this many elements.
 inline constexpr std::size_t kMpiChunk = std::size_t(1) << 30;
 
+// f(pointer, count) for the consecutive pieces of the buffer's data at `data` (its host copy).
+template <class F>
+void for_each_chunk(void* data, const Buffer& b, F&& f) {
+  auto* p = static_cast<unsigned char*>(data);
+  for (std::size_t done = 0; done < b.count;) {
+    const std::size_t n = std::min(kMpiChunk, b.count - done);
+    f(p + done * dtype_size(b.dtype), int(n));
+    done += n;
+  }
+}
+
 // A host copy of a CUDA buffer for MPI (the buffer itself when it is host memory).
 class HostStage {
  public:
@@ -155,14 +166,10 @@ class MpiCommunicator final : public Communicator {
   void all_reduce_sum(Buffer b) override {
     check_buffer("all_reduce_sum", b);
     detail::HostStage host(b, true);
-    auto* p = static_cast<unsigned char*>(host.data());
-    for (std::size_t done = 0; done < b.count;) {
-      const std::size_t n = std::min(detail::kMpiChunk, b.count - done);
-      detail::mpi_check(MPI_Allreduce(MPI_IN_PLACE, p + done * dtype_size(b.dtype), int(n),
-                                      detail::mpi_type(b.dtype), MPI_SUM, comm_),
+    detail::for_each_chunk(host.data(), b, [&](void* p, int n) {
+      detail::mpi_check(MPI_Allreduce(MPI_IN_PLACE, p, n, detail::mpi_type(b.dtype), MPI_SUM, comm_),
                         "MPI_Allreduce");
-      done += n;
-    }
+    });
     host.store();
   }
   using Communicator::all_reduce_sum;
@@ -177,14 +184,9 @@ class MpiCommunicator final : public Communicator {
     check_buffer("broadcast", b);
     check_root("broadcast", root);
     detail::HostStage host(b, rank_ == root);
-    auto* p = static_cast<unsigned char*>(host.data());
-    for (std::size_t done = 0; done < b.count;) {
-      const std::size_t n = std::min(detail::kMpiChunk, b.count - done);
-      detail::mpi_check(MPI_Bcast(p + done * dtype_size(b.dtype), int(n), detail::mpi_type(b.dtype),
-                                  root, comm_),
-                        "MPI_Bcast");
-      done += n;
-    }
+    detail::for_each_chunk(host.data(), b, [&](void* p, int n) {
+      detail::mpi_check(MPI_Bcast(p, n, detail::mpi_type(b.dtype), root, comm_), "MPI_Bcast");
+    });
     if (rank_ != root) host.store();
   }
 
@@ -219,17 +221,13 @@ class MpiCommunicator final : public Communicator {
   // A non-blocking all-reduce (MPI_Iallreduce) on a host buffer or a host copy of a CUDA one.
   class Request final : public Pending {
    public:
-    Request(MpiCommunicator& c, Buffer b) : b_(b), stage_(b, true) {
-      auto* p = static_cast<unsigned char*>(stage_.data());
-      for (std::size_t done = 0; done < b.count;) {
-        const std::size_t n = std::min(detail::kMpiChunk, b.count - done);
+    Request(MpiCommunicator& c, Buffer b) : stage_(b, true) {
+      detail::for_each_chunk(stage_.data(), b, [&](void* p, int n) {
         requests_.emplace_back();
-        detail::mpi_check(MPI_Iallreduce(MPI_IN_PLACE, p + done * dtype_size(b.dtype), int(n),
-                                         detail::mpi_type(b.dtype), MPI_SUM, c.comm_,
+        detail::mpi_check(MPI_Iallreduce(MPI_IN_PLACE, p, n, detail::mpi_type(b.dtype), MPI_SUM, c.comm_,
                                          &requests_.back()),
                           "MPI_Iallreduce");
-        done += n;
-      }
+      });
     }
     ~Request() override {
       if (!done_) {
@@ -253,7 +251,6 @@ class MpiCommunicator final : public Communicator {
     }
 
    private:
-    Buffer b_;
     detail::HostStage stage_;
     std::vector<MPI_Request> requests_;
     bool done_ = false;

@@ -68,6 +68,24 @@ void copy_rows(T* dst, std::int64_t dst_h, std::int64_t dst_row, const T* src, s
   }
 }
 
+// Zeros rows [row, row + rows) of every plane of dst (planes x h x width).
+template <class T, Device D>
+void zero_rows(T* dst, std::int64_t h, std::int64_t row, std::int64_t rows, std::int64_t planes,
+               std::int64_t width) {
+  if (rows <= 0 || planes <= 0 || width <= 0) return;
+  if constexpr (std::is_same_v<D, cpu>) {
+    for (std::int64_t p = 0; p < planes; ++p) std::fill_n(dst + (p * h + row) * width, rows * width, T(0));
+  } else {
+#if TINYCNN_HAS_CUDA
+    TINYCNN_CUDA_CHECK(cudaMemset2DAsync(dst + row * width, std::size_t(h * width) * sizeof(T), 0,
+                                         std::size_t(rows * width) * sizeof(T), std::size_t(planes),
+                                         cuda_stream()));
+#else
+    throw Error("dist::zero_rows: CUDA tensors in a build without CUDA");
+#endif
+  }
+}
+
 inline Range intersect(Range a, Range b) {
   const Range r{std::max(a.begin, b.begin), std::min(a.end, b.end)};
   return r.end > r.begin ? r : Range{r.begin, r.begin};
@@ -155,14 +173,30 @@ class SpatialSequential {
     layers_.clear();
     layers_.resize(end);
     Shape in_shape = shape;
-    Tensor<T, D> cur = x.clone();
+    // The current activation: the caller's x, `cur` (owned, freed once the next layer has its
+    // tile) or a ReLU output kept for backward (read in place by the next layer and the tap).
+    Tensor<T, D> cur;
+    const Tensor<T, D>* in = &x;
     for (std::size_t i = 0; i < end; ++i) {
       Step& s = layers_[i];
       s.in_shape = in_shape;
       s.out_shape = net_.module(i).output_shape(in_shape);
       plan(i, s);
-      cur = forward_layer(i, s, std::move(cur), for_backward);
-      if (is_tap_[i]) s.tap = cur.clone();
+      if (s.kind == Kind::kReLU) {
+        Tensor<T, D> y = in == &cur ? std::move(cur) : in->clone();
+        ops::relu_(y);
+        Tensor<T, D>& home = for_backward ? s.kept : cur;
+        home = std::move(y);
+        in = &home;
+      } else if (s.kind != Kind::kIdentity) {
+        Tensor<T, D> y = forward_windowed(i, s, *in, in == &cur ? &cur : nullptr, for_backward);
+        cur = std::move(y);
+        in = &cur;
+      }
+      if (is_tap_[i]) {
+        s.tap_is_kept = in == &s.kept;
+        if (!s.tap_is_kept) s.tap = in->clone();
+      }
       in_shape = s.out_shape;
     }
     forward_end_ = for_backward ? end : 0;
@@ -172,7 +206,7 @@ class SpatialSequential {
   const Tensor<T, D>& tap_output(std::size_t i) const {
     TINYCNN_CHECK(i < layers_.size() && is_tap_[i], "SpatialSequential::tap_output: layer ", i,
                   " was not a tap of the last forward_taps");
-    return layers_[i].tap;
+    return tap_of(layers_[i]);
   }
   const Shape& tap_shape(std::size_t i) const {
     TINYCNN_CHECK(i < layers_.size() && is_tap_[i], "SpatialSequential::tap_shape: layer ", i,
@@ -194,7 +228,7 @@ class SpatialSequential {
     for (std::size_t i = forward_end_; i-- > 0;) {
       Step& s = layers_[i];
       if (is_tap_[i]) {
-        add_grad(i, s.tap, grad);
+        add_grad(i, tap_of(s), grad);
         flowing = true;
         const Shape block = block_shape(s.out_shape, rows(s.out_shape[2]));
         if (grad.shape() != block) {
@@ -231,7 +265,9 @@ class SpatialSequential {
     Tensor<T, D> kept;     // ReLU: the output rows; max pool: nothing (argmax below)
     Tensor<std::int32_t, D> argmax;
     Tensor<T, D> tap;
+    bool tap_is_kept = false;  // the tap is `kept` (a ReLU's output, kept once for both)
   };
+  static const Tensor<T, D>& tap_of(const Step& s) { return s.tap_is_kept ? s.kept : s.tap; }
 
   static Shape block_shape(const Shape& s, Range r) { return {s[0], s[1], r.size(), s[3]}; }
 
@@ -317,28 +353,26 @@ class SpatialSequential {
       if (!in[std::size_t(q)].empty()) place(in_rows[std::size_t(q)], in[std::size_t(q)]);
   }
 
-  Tensor<T, D> forward_layer(std::size_t i, Step& s, Tensor<T, D> x, bool for_backward) {
+  // A convolution or pooling layer on this rank's rows x of its input; `owner`, when given, holds
+  // x and is freed as soon as the tile is assembled.
+  Tensor<T, D> forward_windowed(std::size_t i, Step& s, const Tensor<T, D>& x, Tensor<T, D>* owner,
+                                bool for_backward) {
     const Range own_in = rows(s.in_shape[2]), own_out = rows(s.out_shape[2]);
     const Shape out_block = block_shape(s.out_shape, own_out);
-    switch (s.kind) {
-      case Kind::kIdentity:
-        return x;
-      case Kind::kReLU:
-        ops::relu_(x);
-        if (for_backward) s.kept = x.clone();
-        return x;
-      default:
-        break;
-    }
-    // A windowed layer: assemble this rank's tile of input rows.
-    // Rows outside the map: zeros (a convolution's padding), or -inf where a ceil-mode max-pooling
-    // window runs past the bottom (it holds a row of the map too, so the maximum is a real value).
+    // This rank's tile of input rows. Rows outside the map: zeros (a convolution's padding), or
+    // -inf where a ceil-mode max-pooling window runs past the bottom (it holds a row of the map
+    // too, so the maximum is a real value). The rest is copied from x and the other ranks.
     s.tile = needed(s, comm_.rank());
     s.tile_shape = block_shape(s.in_shape, s.tile);
-    const std::int64_t planes = s.in_shape[0] * s.in_shape[1], w = s.in_shape[3];
-    Tensor<T, D> tile(s.tile_shape);
-    if (s.kind == Kind::kMaxPool && s.tile.end > s.in_shape[2])
+    const std::int64_t planes = s.in_shape[0] * s.in_shape[1], w = s.in_shape[3], h = s.in_shape[2];
+    auto tile = Tensor<T, D>::uninitialized(s.tile_shape);
+    if (s.kind == Kind::kMaxPool && s.tile.end > h) {
       tile.fill(-std::numeric_limits<T>::infinity());
+    } else {
+      const std::int64_t above = std::min(-s.tile.begin, s.tile.size()), below = std::min(s.tile.end - h, s.tile.size());
+      if (above > 0) detail::zero_rows<T, D>(tile.data(), s.tile.size(), 0, above, planes, w);
+      if (below > 0) detail::zero_rows<T, D>(tile.data(), s.tile.size(), s.tile.size() - below, below, planes, w);
+    }
     const Range mine = detail::intersect(own_in, s.tile);
     detail::copy_rows<T, D>(tile.data(), s.tile.size(), mine.begin - s.tile.begin, x.data(), own_in.size(),
                             mine.begin - own_in.begin, mine.size(), planes, w);
@@ -350,7 +384,7 @@ class SpatialSequential {
           detail::copy_rows<T, D>(tile.data(), s.tile.size(), got.begin - s.tile.begin, packed.data(),
                                   got.size(), 0, got.size(), planes, w);
         });
-    x = Tensor<T, D>();
+    if (owner) *owner = Tensor<T, D>();  // x is not read after this
     if (own_out.size() == 0) return Tensor<T, D>(out_block);
     Tensor<T, D> y;
     try {

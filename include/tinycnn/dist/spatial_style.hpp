@@ -19,7 +19,6 @@
 #pragma once
 
 #include <cmath>
-#include <map>
 #include <utility>
 #include <vector>
 
@@ -36,12 +35,8 @@ class SpatialStyleTransfer {
   // net: the feature network, borrowed; put in eval mode and frozen, as by style::StyleTransfer.
   SpatialStyleTransfer(nn::Sequential<T, D>& net, Communicator& comm, style::StyleOptions options)
       : net_(net), comm_(comm), split_(net, comm), opt_(std::move(options)),
+        taps_(net_, opt_, "SpatialStyleTransfer"),
         optimizer_(opt_, [this](double v) { return comm_.all_reduce_sum(v); }) {
-    TINYCNN_CHECK(!opt_.content.empty() || !opt_.style.empty(),
-                  "SpatialStyleTransfer: no content or style layers given");
-    for (const auto& c : opt_.content) taps_[net_.index_of(c.layer)].content_weight += c.weight;
-    for (const auto& s : opt_.style) taps_[net_.index_of(s.layer)].style_weight += s.weight;
-    for (const auto& [i, tap] : taps_) tap_indices_.push_back(i);
     net_.eval();
     net_.freeze();
   }
@@ -54,8 +49,8 @@ class SpatialStyleTransfer {
   void set_content(const Tensor<T, D>& rows, const Shape& shape) {
     check_image("set_content", shape);
     content_shape_ = shape;
-    split_.forward_taps(rows, shape, tap_indices_, false);
-    for (auto& [i, tap] : taps_)
+    split_.forward_taps(rows, shape, taps_.indices, false);
+    for (auto& [i, tap] : taps_.by_layer)
       if (tap.content_weight != 0) tap.content_target = split_.tap_output(i).clone();
     split_.release();
   }
@@ -63,8 +58,8 @@ class SpatialStyleTransfer {
   // this rank's rows of it.
   void set_style(const Tensor<T, D>& rows, const Shape& shape) {
     check_image("set_style", shape);
-    split_.forward_taps(rows, shape, tap_indices_, false);
-    for (auto& [i, tap] : taps_)
+    split_.forward_taps(rows, shape, taps_.indices, false);
+    for (auto& [i, tap] : taps_.by_layer)
       if (tap.style_weight != 0) tap.style_target = gram(i);
     split_.release();
     has_style_ = true;
@@ -79,9 +74,9 @@ class SpatialStyleTransfer {
                   shape, " must have the content image's shape ", content_shape_,
                   (content_shape_.rank() ? "" : " (set_content() first)"));
     double content = 0, style = 0;
-    split_.forward_taps(rows, shape, tap_indices_, true);
+    split_.forward_taps(rows, shape, taps_.indices, true);
     Tensor<T, D> g = split_.backward_taps([&](std::size_t i, const Tensor<T, D>& f, Tensor<T, D>& dy) {
-      const Tap& tap = taps_.at(i);
+      const auto& tap = taps_.by_layer.at(i);
       const std::int64_t numel = split_.tap_shape(i).numel();
       if (tap.content_weight != 0) {
         const T scale = T(tap.content_weight) / T(numel);
@@ -118,11 +113,6 @@ class SpatialStyleTransfer {
   void reset_optimizer() { optimizer_.reset(); }
 
  private:
-  struct Tap {
-    double content_weight = 0, style_weight = 0;
-    Tensor<T, D> content_target, style_target;
-  };
-
   static void check_image(const char* what, const Shape& s) {
     TINYCNN_CHECK(s.rank() == 4 && s[0] == 1 && s[1] == 3, "SpatialStyleTransfer::", what,
                   ": expects one RGB image (1, 3, H, W), got shape ", s);
@@ -209,8 +199,7 @@ class SpatialStyleTransfer {
   Communicator& comm_;
   SpatialSequential<T, D> split_;
   style::StyleOptions opt_;
-  std::map<std::size_t, Tap> taps_;
-  std::vector<std::size_t> tap_indices_;
+  style::Taps<T, D> taps_;
   Shape content_shape_;
   bool has_style_ = false;
   style::ImageOptimizer<T, D> optimizer_;

@@ -57,6 +57,26 @@ struct Losses {
   double total() const { return content + style + tv; }
 };
 
+// The tapped layers of a network for a StyleOptions, by layer index, each with its content and
+// style weights (one layer may carry both) and the targets taken from the content and style
+// images. Shared by StyleTransfer and dist::SpatialStyleTransfer.
+template <class T, Device D>
+struct Taps {
+  struct Tap {
+    double content_weight = 0, style_weight = 0;
+    Tensor<T, D> content_target, style_target;
+  };
+  std::map<std::size_t, Tap> by_layer;
+  std::vector<std::size_t> indices;  // the layers, shallowest first
+
+  Taps(const nn::Sequential<T, D>& net, const StyleOptions& o, const char* who) {
+    TINYCNN_CHECK(!o.content.empty() || !o.style.empty(), who, ": no content or style layers given");
+    for (const auto& c : o.content) by_layer[net.index_of(c.layer)].content_weight += c.weight;
+    for (const auto& st : o.style) by_layer[net.index_of(st.layer)].style_weight += st.weight;
+    for (const auto& entry : by_layer) indices.push_back(entry.first);
+  }
+};
+
 // The optimiser of the image: Adam, or L-BFGS with a fixed step. Every scalar it derives from the
 // image-sized tensors (dot products, norms) goes through `reduce`, so that when each rank holds a
 // block of the image (tinycnn/dist/spatial_style.hpp) reduce sums the blocks' partial values over
@@ -174,12 +194,7 @@ class StyleTransfer {
   // net: the feature network, borrowed (it must outlive this object). It is put in eval mode,
   // frozen, with gradients enabled. Every tapped layer must exist in it.
   StyleTransfer(nn::Sequential<T, D>& net, StyleOptions options)
-      : net_(net), opt_(std::move(options)), optimizer_(opt_) {
-    TINYCNN_CHECK(!opt_.content.empty() || !opt_.style.empty(),
-                  "StyleTransfer: no content or style layers given");
-    for (const auto& c : opt_.content) taps_[net_.index_of(c.layer)].content_weight += c.weight;
-    for (const auto& s : opt_.style) taps_[net_.index_of(s.layer)].style_weight += s.weight;
-    for (const auto& [i, tap] : taps_) tap_indices_.push_back(i);
+      : net_(net), opt_(std::move(options)), taps_(net_, opt_, "StyleTransfer"), optimizer_(opt_) {
     net_.eval();
     net_.freeze();
     net_.set_grad_enabled(true);
@@ -213,9 +228,9 @@ class StyleTransfer {
                   "StyleTransfer: the image ", image.shape(), " must have the content image's shape ",
                   content_shape_, (content_shape_.rank() ? "" : " (set_content() first)"));
     Losses l;
-    net_.forward_taps(image, tap_indices_);
+    net_.forward_taps(image, taps_.indices);
     Tensor<T, D> g = net_.backward_taps([&](std::size_t i, const Tensor<T, D>& f, Tensor<T, D>& dy) {
-      const Tap& tap = taps_.at(i);
+      const Tap& tap = taps_.by_layer.at(i);
       if (tap.content_weight != 0)
         l.content += double(ops::content_loss(f, tap.content_target, T(tap.content_weight), &dy));
       if (tap.style_weight != 0)
@@ -245,10 +260,8 @@ class StyleTransfer {
   void reset_optimizer() { optimizer_.reset(); }
 
  private:
-  struct Tap {
-    double content_weight = 0, style_weight = 0;
-    Tensor<T, D> content_target, style_target;
-  };
+  using Tap = typename Taps<T, D>::Tap;
+
   static void check_image(const char* what, const Tensor<T, D>& x) {
     TINYCNN_CHECK(x.rank() == 4 && x.dim(0) == 1 && x.dim(1) == 3, "StyleTransfer::", what,
                   ": expects one RGB image (1, 3, H, W), got shape ", x.shape());
@@ -259,8 +272,8 @@ class StyleTransfer {
   void targets(Take&& take, const Tensor<T, D>& image) {
     net_.set_grad_enabled(false);
     try {
-      net_.forward_taps(image, tap_indices_);
-      for (auto& [i, tap] : taps_) take(i, tap);
+      net_.forward_taps(image, taps_.indices);
+      for (auto& [i, tap] : taps_.by_layer) take(i, tap);
     } catch (...) {
       net_.set_grad_enabled(true);
       throw;
@@ -270,8 +283,7 @@ class StyleTransfer {
 
   nn::Sequential<T, D>& net_;
   StyleOptions opt_;
-  std::map<std::size_t, Tap> taps_;  // by layer index
-  std::vector<std::size_t> tap_indices_;
+  Taps<T, D> taps_;
   Shape content_shape_;
   bool has_style_ = false;
   ImageOptimizer<T, D> optimizer_;

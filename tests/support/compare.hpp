@@ -61,6 +61,23 @@ Comparison compare(const T* out, const R* ref, std::int64_t n) {
   return c;
 }
 
+// For results that are sums whose terms can cancel (an optimizer step p - lr*u, a moment
+// b*m + (1-b)*g): a float result near zero made from large terms carries the rounding error of the
+// terms, not of itself. So the error is measured against scale(i) >= 0, a bound on the magnitude of
+// what was summed into ref(i): rel_error = ||out - ref|| / ||scale||.
+template <class T, class R, class S>
+Comparison compare_to_scale(const T* out, const R* ref, const S* scale, std::int64_t n) {
+  Comparison c = compare(out, ref, n);
+  double diff2 = 0, scale2 = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double o = double(out[i]), r = double(ref[i]), sc = double(scale[i]);
+    if (std::isfinite(o)) diff2 += (o - r) * (o - r);
+    scale2 += sc * sc;
+  }
+  c.rel_error = scale2 > 0 ? std::sqrt(diff2 / scale2) : std::sqrt(diff2);
+  return c;
+}
+
 }  // namespace tinycnn::test
 
 // REQUIRE that out (n elements) matches ref within tol; ref must not be all zeros.
@@ -78,4 +95,17 @@ Comparison compare(const T* out, const R* ref, std::int64_t n) {
   do {                                                                               \
     REQUIRE((out).size() == (ref).size());                                           \
     TINYCNN_REQUIRE_CLOSE_N((out).data(), (ref).data(), std::int64_t((ref).size()), tol); \
+  } while (0)
+
+// The same, with the error relative to the terms' scale (compare_to_scale).
+#define TINYCNN_REQUIRE_CLOSE_TO_SCALE(out, ref, scale, tol)                                  \
+  do {                                                                                      \
+    REQUIRE((out).size() == (ref).size());                                                  \
+    REQUIRE((scale).size() == (ref).size());                                                \
+    const auto tinycnn_cmp_ = ::tinycnn::test::compare_to_scale(                             \
+        (out).data(), (ref).data(), (scale).data(), std::int64_t((ref).size()));              \
+    INFO(tinycnn_cmp_.describe(tol) << " (error relative to the summed terms' scale)");      \
+    REQUIRE(tinycnn_cmp_.bad_values == 0);                                                  \
+    REQUIRE((tinycnn_cmp_.ref_norm > 0 || (ref).empty()));                                  \
+    REQUIRE(tinycnn_cmp_.rel_error <= (tol));                                               \
   } while (0)

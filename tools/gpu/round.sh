@@ -2,7 +2,7 @@
 # One round of GPU work on the device machine, over binaries packed into .gpu/ by
 # ../shared/tools/pack-for-gpu (built here with the "gpu" preset). Writes logs and benchmark JSON
 # under $OUT (at most 8 files come back) and prints a short summary last.
-#   tools/gpu/round.sh [tests|sanitize|bench|train|style|style_torch|oom|dist|final1|final2|all]   (default: all)
+#   tools/gpu/round.sh [tests|sanitize|sanitize_cases|bench|train|style|style_torch|oom|dist|final1|final2|all]   (default: all)
 # If .gpucarry/gpu.tar.xz exists (the pack compressed, to fit the 64 MiB that travels) it is
 # unpacked first; .gpucarry/fashion-mnist/ holds the dataset for the training runs.
 set -u
@@ -40,6 +40,34 @@ run_sanitize() {
       --tool "$tool" --error-exitcode 99 "$bin/tests/tinycnn_cuda_tests" "$filter" >>"$log" 2>&1
     local rc=$?
     summary+=("sanitizer $tool: rc=$rc $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|All tests passed|test cases' "$log" | tail -2 | paste -sd' ')")
+  done
+}
+
+# Every [cuda] case but [oom] as its own process under each tool, SANITIZE_JOBS (default 6) at a
+# time on the one GPU, each with its own limit (TINYCNN_SANITIZE_CASE_TIMEOUT, default 300 s): a
+# slow tool (racecheck) still reaches the end of the suite, and a report names its case. Writes
+# one log per tool (every case's output, in order) and sanitize_cases.txt (a line per case).
+run_sanitize_cases() {
+  local tools=${SANITIZE_TOOLS:-"racecheck synccheck"} case_dir
+  case_dir=$(mktemp -d)
+  "$bin/tests/tinycnn_cuda_tests" --list-test-names-only "${SANITIZE_FILTER:-[cuda]~[oom]}" |
+    grep -v '^$' | awk '{print NR "\t" $0}' >"$case_dir/cases.txt"
+  for tool in $tools; do
+    # SANITIZE_DEADLINE (s) stops starting cases, so the logs are gathered inside the call's limit.
+    CASE_DIR=$case_dir BIN=$bin timeout "${SANITIZE_DEADLINE:-100000}" xargs -d '\n' \
+      -P "${SANITIZE_JOBS:-6}" -I{} bash tools/gpu/sanitize_case.sh "$tool" {} <"$case_dir/cases.txt"
+    pkill -f "compute-sanitizer --tool $tool" 2>/dev/null && sleep 3   # cases cut off by the deadline
+    local n i
+    n=$(wc -l <"$case_dir/cases.txt")
+    for i in $(seq 1 "$n"); do
+      echo "==== $tool case $i: $(sed -n "${i}p" "$case_dir/cases.txt" | cut -f2-)"
+      cat "$case_dir/$tool.$i.log" 2>/dev/null
+    done >"$out/sanitize_$tool.log"
+    for i in $(seq 1 "$n"); do
+      cat "$case_dir/$tool.$i.result" 2>/dev/null ||
+        echo "$tool $i not finished by SANITIZE_DEADLINE | $(sed -n "${i}p" "$case_dir/cases.txt" | cut -f2-)"
+    done >>"$out/sanitize_cases.txt"
+    summary+=("sanitizer $tool, case by case: $(grep "^$tool " "$out/sanitize_cases.txt" | grep -c ' rc=0 ') of $(wc -l <"$case_dir/cases.txt") cases with rc=0")
   done
 }
 
@@ -125,6 +153,7 @@ run_dist() {
 case "$what" in
   tests) run_tests ;;
   sanitize) run_sanitize ;;
+  sanitize_cases) run_sanitize_cases ;;
   bench) run_bench ;;
   train) run_train ;;
   final1) run_tests; run_train ;;

@@ -118,9 +118,9 @@ TEMPLATE_TEST_CASE("cpu conv2d im2col matches the reference on VGG-19 and NIN la
 
 TEMPLATE_TEST_CASE("cpu conv2d: column tiles that split images, and both thread strategies",
                    "[cpu][kernels][conv]", float, double) {
-  // Large images are processed a column tile at a time; the library's tile only splits images far
-  // bigger than the reference can check quickly, so odd small tiles (some not a multiple of Q, so
-  // a tile starts mid-row) are forced here, with one thread and with two inside each image.
+  // Large images go a column tile at a time; the library's tile only splits images far bigger
+  // than the reference can check quickly, so odd small tiles (some not a multiple of Q, so a tile
+  // starts mid-row) are forced here, with one thread and with two inside each image.
   TINYCNN_SEED_INFO();
   std::uint64_t salt = 500;
   for (const auto& c : test::conv_parameter_cases())
@@ -135,4 +135,40 @@ TEMPLATE_TEST_CASE("cpu conv2d: column tiles that split images, and both thread 
   REQUIRE(cpu::detail::conv_threads_across_images(test::conv(2, 3, 8, 8, 4, 3, 3), 2));
   INFO("batch 2, threads inside each image");
   check_conv<TestType>(big, salt += 10);
+}
+
+TEMPLATE_TEST_CASE("cpu conv2d: panels packed straight from the image (stride 1, Q a multiple of 16)",
+                   "[cpu][kernels][conv]", float, double) {
+  // These shapes take ImagePanels in forward and, through the turned filter, in backward data:
+  // padding on either side, dilation, per-axis padding, rectangular filters, no padding, and
+  // padding equal to dilation*(R-1); with whole images, and with tiles that start mid-row.
+  TINYCNN_SEED_INFO();
+  const test::ConvCase cases[] = {
+      {"3x3 pad1 Q16 batch2", test::conv(2, 5, 9, 16, 6, 3, 3, 1, 1)},
+      {"3x3 no pad Q16", test::conv(1, 4, 6, 18, 3, 3, 3)},
+      {"3x3 pad2 (= R-1) Q16", test::conv(1, 3, 9, 14, 4, 3, 3, 2, 2)},
+      {"5x5 pad2 Q32", test::conv(2, 3, 11, 32, 8, 5, 5, 2, 2)},
+      {"dilation2 Q32", test::conv(1, 3, 12, 32, 4, 3, 3, 2, 2, 1, 1, 2, 2)},
+      {"per-axis pad 3x5 Q16", test::conv(1, 2, 8, 16, 3, 3, 5, 0, 2)},
+      {"rect 1x7 Q16", test::conv(2, 3, 7, 16, 4, 1, 7, 0, 3)},
+      {"wide channels 33->65 Q16", test::conv(1, 33, 9, 16, 65, 3, 3, 1, 1)},
+      {"vgg-like 64->64 Q48", test::conv(1, 64, 5, 48, 64, 3, 3, 1, 1)},
+      {"dilation2 C16 Q16", test::conv(1, 16, 10, 16, 5, 3, 3, 2, 2, 1, 1, 2, 2)},
+      {"per-axis pad 3x5 C20 Q16", test::conv(2, 20, 8, 16, 3, 3, 5, 0, 2)},
+  };
+  std::uint64_t salt = 900;
+  for (const auto& c : cases) {
+    INFO(c.name);
+    REQUIRE(cpu::detail::conv_packs_from_image<TestType>(c.desc));
+    check_conv<TestType>(c.desc, salt += 10);
+    for (std::int64_t tile : {7, 16})
+      for (int threads : {1, 2}) {
+        INFO("tile " << tile << " threads " << threads);
+        check_conv<TestType>(c.desc, salt += 10, tile, threads);
+      }
+  }
+  // Backward data takes the turned filter for C >= 16 at stride 1; the result is checked above
+  // through the public kernel, and this names which path those cases ran.
+  REQUIRE(cpu::detail::conv_backward_data_as_forward(cases[7].desc));
+  REQUIRE_FALSE(cpu::detail::conv_backward_data_as_forward(test::conv(1, 3, 9, 9, 4, 3, 3, 1, 1, 2, 2)));
 }

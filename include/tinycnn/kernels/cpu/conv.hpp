@@ -1,5 +1,8 @@
-// Fast CPU 2-D convolution (NCHW input x, KCRS filter w, NKPQ output y): im2col into the packed
-// GEMM for forward, backward data (W^T dy, then col2im) and backward filter (dy col^T).
+// Fast CPU 2-D convolution (NCHW input x, KCRS filter w, NKPQ output y) on the packed GEMM.
+// Forward packs the column matrix's panels straight from the image (implicit im2col: no column
+// buffer); backward data of a stride-1 convolution is the forward convolution of dy with the
+// filter turned and transposed, any other stride W^T dy then col2im; backward filter dy col^T over
+// im2col tiles.
 #pragma once
 
 #include <algorithm>
@@ -120,7 +123,102 @@ inline bool conv_threads_across_images(const Conv2dDesc& d, int threads) {
   return threads > 1 && d.n >= threads && per_image < double(1 << 24);
 }
 
-// Forward of image n: y(n) (K, PQ) = W (K, CRS) x col (CRS, PQ) + bias, tile by tile.
+// op(B) of the forward GEMM y(K, PQ) = W(K, CRS) B(CRS, PQ) without building B: B(l, j) is
+// x(c, p*sh - ph + r*dh, q*sw - pw + s*dw) for the filter tap l = (c, r, s) and the output pixel
+// j = p*Q + q (column col0 + j of the image), zero outside the image. Each panel's NR pixels are
+// cut into runs inside one output row; at stride 1 a run is one contiguous piece of an input row
+// with zeros either side, so the packing reads each input row a few times from cache instead of
+// writing and re-reading a 9x larger column matrix.
+template <class T>
+struct ImagePanels {
+  const T* x;  // one image (C, H, W)
+  const Conv2dDesc* d;
+  std::int64_t col0 = 0;
+
+  ImagePanels from(std::int64_t j) const { return {x, d, col0 + j}; }
+
+  void pack(T* dst, std::int64_t l0, std::int64_t j0, std::int64_t kc, std::int64_t nc) const {
+    constexpr std::int64_t NR = GemmBlocking<T>::kNR;
+    const Conv2dDesc& g = *d;
+    const std::int64_t Q = g.q(), plane_size = g.h * g.w;
+    for (std::int64_t jp = 0; jp < nc; jp += NR, dst += NR * kc) {
+      const std::int64_t nr = std::min(NR, nc - jp);
+      Run runs[NR];
+      int count = 0;
+      for (std::int64_t j = col0 + j0 + jp, at = 0; at < nr; ++count) {
+        const std::int64_t p = j / Q, q = j % Q, len = std::min(nr - at, Q - q);
+        runs[count] = {p * g.stride_h - g.pad_h, q * g.stride_w - g.pad_w, len, at};
+        j += len, at += len;
+      }
+      const bool whole = count == 1 && nr == NR && g.stride_w == 1;
+      std::int64_t c = l0 / (g.r * g.s), r = l0 / g.s % g.r, s = l0 % g.s;
+      for (std::int64_t l = 0; l < kc; ++l) {
+        T* o = dst + l * NR;
+        const T* plane = x + c * plane_size;
+        const std::int64_t dh = r * g.dilation_h, dw = s * g.dilation_w;
+        const std::int64_t h_whole = runs[0].h0 + dh, w_whole = runs[0].w0 + dw;
+        if (whole && h_whole >= 0 && h_whole < g.h && w_whole >= 0 && w_whole + NR <= g.w) {
+          // the common case: NR pixels of one output row, all inside the image
+          std::memcpy(o, plane + h_whole * g.w + w_whole, NR * sizeof(T));
+        } else {
+          pack_runs(o, plane, runs, count, nr, dh, dw);
+        }
+        if (++s == g.s) {
+          s = 0;
+          if (++r == g.r) r = 0, ++c;
+        }
+      }
+    }
+  }
+
+ private:
+  struct Run {
+    std::int64_t h0, w0, len, at;  // input row and column of tap (0, 0), length, place in panel
+  };
+
+  // One tap's row of a panel, run by run, zeros outside the image and past nr.
+  void pack_runs(T* o, const T* plane, const Run* runs, int count, std::int64_t nr, std::int64_t dh,
+                 std::int64_t dw) const {
+    constexpr std::int64_t NR = GemmBlocking<T>::kNR;
+    const Conv2dDesc& g = *d;
+    for (int i = 0; i < count; ++i) {
+      const Run& run = runs[i];
+      T* out = o + run.at;
+      const std::int64_t h = run.h0 + dh, w0 = run.w0 + dw;
+      if (h < 0 || h >= g.h) {
+        std::fill(out, out + run.len, T(0));
+        continue;
+      }
+      const T* src = plane + h * g.w;
+      if (g.stride_w == 1) {  // one contiguous piece, zeros either side
+        const std::int64_t lo = std::clamp<std::int64_t>(-w0, 0, run.len);
+        const std::int64_t hi = std::clamp<std::int64_t>(g.w - w0, lo, run.len);
+        std::fill(out, out + lo, T(0));
+        if (hi > lo) std::copy(src + w0 + lo, src + w0 + hi, out + lo);
+        std::fill(out + hi, out + run.len, T(0));
+      } else {
+        for (std::int64_t e = 0; e < run.len; ++e) {
+          const std::int64_t wi = w0 + e * g.stride_w;
+          out[e] = wi >= 0 && wi < g.w ? src[wi] : T(0);
+        }
+      }
+    }
+    std::fill(o + nr, o + NR, T(0));
+  }
+};
+
+// Whether forward packs B from the image (ImagePanels) rather than building im2col tiles: when
+// every panel is NR pixels of one output row (stride 1, Q a multiple of NR), so packing is one
+// 64-byte copy per tap. Otherwise panels straddle rows and the run-by-run packing costs more than
+// im2col's long row copies (measured on VGG-19 at 224 px, Q = 56, 28, 14: docs/notes/cpu-kernels.md).
+template <class T>
+bool conv_packs_from_image(const Conv2dDesc& d) {
+  return d.stride_w == 1 && d.q() % GemmBlocking<T>::kNR == 0;
+}
+
+// Forward of image n: y(n) (K, PQ) = W (K, CRS) x B (CRS, PQ) + bias, with B packed from x(n) or
+// built by im2col, `tile` columns at a time (the tile bounds the column buffer and keeps each
+// thread's packed panels in cache).
 template <class T>
 void conv2d_forward_image(T* y, const T* x, const T* w, const T* bias, const Conv2dDesc& d, int threads,
                           std::int64_t tile) {
@@ -133,16 +231,52 @@ void conv2d_forward_image(T* y, const T* x, const T* w, const T* bias, const Con
     gemm_one(GemmView<T>{y, w, x, d.k, PQ, CRS, false, false, CRS, PQ, PQ}, T(1), beta, threads);
     return;
   }
-  T* col = thread_scratch<T, 2>(std::size_t(CRS * tile));
+  const bool implicit = conv_packs_from_image<T>(d);
+  T* col = implicit ? nullptr : thread_scratch<T, 2>(std::size_t(CRS * tile));
   for (std::int64_t j0 = 0; j0 < PQ; j0 += tile) {
     const std::int64_t j1 = std::min(PQ, j0 + tile);
-    im2col(col, x, d, j0, j1, threads);
-    gemm_one(GemmView<T>{y + j0, w, col, d.k, j1 - j0, CRS, false, false, CRS, j1 - j0, PQ}, T(1), beta,
-             threads);
+    if (implicit) {
+      gemm_one_panels(GemmView<T>{y + j0, w, nullptr, d.k, j1 - j0, CRS, false, false, CRS, 0, PQ}, T(1),
+                      beta, threads, ImagePanels<T>{x, &d, j0});
+    } else {
+      im2col(col, x, d, j0, j1, threads);
+      gemm_one(GemmView<T>{y + j0, w, col, d.k, j1 - j0, CRS, false, false, CRS, j1 - j0, PQ}, T(1), beta,
+               threads);
+    }
   }
 }
 
-// Backward data of image n: col (CRS, PQ) = W^T dy(n), then dx(n) = col2im(col).
+// Backward data of a stride-1 convolution as a forward one: dx(c, h, w) = sum over k, r, s of
+// dy(k, h + ph - r*dh, w + pw - s*dw) w(k, c, r, s), which is the convolution of dy (K channels,
+// P x Q) with w'(c, k, r', s') = w(k, c, R-1-r', S-1-s') padded by dh*(R-1) - ph (likewise w), and
+// its output is H x W again. Needs that padding to be non-negative.
+inline bool conv_backward_data_as_forward(const Conv2dDesc& d) {
+  return d.stride_h == 1 && d.stride_w == 1 && d.pad_h <= d.dilation_h * (d.r - 1) &&
+         d.pad_w <= d.dilation_w * (d.s - 1);
+}
+
+inline Conv2dDesc conv_backward_data_desc(const Conv2dDesc& d) {
+  Conv2dDesc f = d;
+  f.c = d.k, f.k = d.c, f.h = d.p(), f.w = d.q();
+  f.pad_h = d.dilation_h * (d.r - 1) - d.pad_h;
+  f.pad_w = d.dilation_w * (d.s - 1) - d.pad_w;
+  return f;
+}
+
+// wf(c, k, R-1-r, S-1-s) = w(k, c, r, s), written in order (c outer) so the stores stream.
+template <class T>
+void flip_filter(T* wf, const T* w, const Conv2dDesc& d) {
+  const std::int64_t RS = d.r * d.s;
+  for (std::int64_t c = 0; c < d.c; ++c)
+    for (std::int64_t k = 0; k < d.k; ++k) {
+      const T* src = w + (k * d.c + c) * RS;
+      T* dst = wf + (c * d.k + k) * RS;
+      for (std::int64_t i = 0; i < RS; ++i) dst[RS - 1 - i] = src[i];  // (r, s) -> (R-1-r, S-1-s)
+    }
+}
+
+// Backward data of image n at any stride: col (CRS, PQ) = W^T dy(n), then dx(n) = col2im(col),
+// `tile` columns at a time.
 template <class T>
 void conv2d_backward_data_image(T* dx, const T* dy, const T* w, const Conv2dDesc& d, int threads,
                                 std::int64_t tile) {
@@ -187,8 +321,30 @@ template <class T>
 void conv2d_backward_data_im2col(T* dx, const T* dy, const T* w, const Conv2dDesc& d) {
   const std::int64_t in_image = d.c * d.h * d.w, out_image = d.k * d.p() * d.q();
   const int threads = detail::available_threads();
+  const bool across = detail::conv_threads_across_images(d, threads);
+  // The turned filter pays off where its forward packs from dy (measured: with im2col tiles instead,
+  // VGG-19's 28 x 28 and 14 x 14 layers ran 1.3-1.5x slower than W^T dy + col2im).
+  if (!detail::conv_is_pointwise(d) && detail::conv_backward_data_as_forward(d) && d.c >= 16 &&
+      detail::conv_packs_from_image<T>(detail::conv_backward_data_desc(d))) {
+    const Conv2dDesc f = detail::conv_backward_data_desc(d);
+    const std::int64_t ftile = detail::conv_column_tile(f);
+    T* wf = detail::thread_scratch<T, 3>(std::size_t(d.k * d.c * d.r * d.s));
+    detail::flip_filter(wf, w, d);
+    const T* no_bias = nullptr;
+    if (across) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+      for (std::int64_t n = 0; n < d.n; ++n)
+        detail::conv2d_forward_image(dx + n * in_image, dy + n * out_image, wf, no_bias, f, 1, ftile);
+      return;
+    }
+    for (std::int64_t n = 0; n < d.n; ++n)
+      detail::conv2d_forward_image(dx + n * in_image, dy + n * out_image, wf, no_bias, f, threads, ftile);
+    return;
+  }
   const std::int64_t tile = detail::conv_column_tile(d);
-  if (detail::conv_threads_across_images(d, threads)) {
+  if (across) {
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(threads)
 #endif

@@ -237,9 +237,26 @@ inline void microkernel_edge(std::int64_t kc, const T* a, const T* b, T* c, std:
       c[i * ldc + j] = beta == T(0) ? tile[i * NR + j] : tile[i * NR + j] + beta * c[i * ldc + j];
 }
 
-// One thread's blocked GEMM over its sub-problem: the five loops around the microkernel.
+// Where packed op(B) panels come from. pack(dst, l0, j0, kc, nc) writes rows [l0, l0 + kc) and
+// columns [j0, j0 + nc) of op(B) as KC x NR panels (as pack_b); from(j) is the same source with
+// its column j as column 0 (one thread's share of C). MatrixPanels reads a stored matrix; the
+// convolutions' implicit im2col (kernels/cpu/conv.hpp, ImagePanels) reads an image.
 template <class T>
-void gemm_blocked_serial(const GemmView<T>& v, T alpha, T beta) {
+struct MatrixPanels {
+  const T* b;
+  std::int64_t ldb;
+  bool trans;
+
+  void pack(T* dst, std::int64_t l0, std::int64_t j0, std::int64_t kc, std::int64_t nc) const {
+    pack_b(dst, trans ? b + j0 * ldb + l0 : b + l0 * ldb + j0, ldb, trans, kc, nc);
+  }
+  MatrixPanels from(std::int64_t j) const { return {trans ? b + j * ldb : b + j, ldb, trans}; }
+};
+
+// One thread's blocked GEMM over its sub-problem: the five loops around the microkernel. op(B)
+// comes from `panels` (v.b and v.ldb are not read).
+template <class T, class Panels>
+void gemm_blocked_serial(const GemmView<T>& v, T alpha, T beta, const Panels& panels) {
   using B = GemmBlocking<T>;
   constexpr std::int64_t MR = B::kMR, NR = B::kNR, MC = B::kMC, KC = B::kKC, NC = B::kNC;
   const std::int64_t nc_max = std::min(NC, (v.n + NR - 1) / NR * NR);
@@ -251,8 +268,7 @@ void gemm_blocked_serial(const GemmView<T>& v, T alpha, T beta) {
     for (std::int64_t pc = 0; pc < v.k; pc += KC) {
       const std::int64_t kc = std::min(KC, v.k - pc);
       const T beta_block = pc == 0 ? beta : T(1);  // later K blocks accumulate onto the first
-      const T* b_block = v.trans_b ? v.b + jc * v.ldb + pc : v.b + pc * v.ldb + jc;
-      pack_b(packed_b, b_block, v.ldb, v.trans_b, kc, nc);
+      panels.pack(packed_b, pc, jc, kc, nc);
       for (std::int64_t ic = 0; ic < v.m; ic += MC) {
         const std::int64_t mc = std::min(MC, v.m - ic);
         const T* a_block = v.trans_a ? v.a + pc * v.lda + ic : v.a + ic * v.lda + pc;
@@ -272,6 +288,11 @@ void gemm_blocked_serial(const GemmView<T>& v, T alpha, T beta) {
       }
     }
   }
+}
+
+template <class T>
+void gemm_blocked_serial(const GemmView<T>& v, T alpha, T beta) {
+  gemm_blocked_serial(v, alpha, beta, MatrixPanels<T>{v.b, v.ldb, v.trans_b});
 }
 
 // C = beta * C (or 0 when beta == 0, never reading C): the whole GEMM when K == 0.
@@ -300,14 +321,14 @@ void gemm_small(const GemmView<T>& v, T alpha, T beta) {
     }
 }
 
-// The rows [m0, m1) and columns [n0, n1) of a view.
+// The rows [m0, m1) and columns [n0, n1) of a view (b stays null when the view has no stored B).
 template <class T>
 GemmView<T> sub_view(const GemmView<T>& v, std::int64_t m0, std::int64_t m1, std::int64_t n0,
                      std::int64_t n1) {
   GemmView<T> s = v;
   s.m = m1 - m0, s.n = n1 - n0;
   s.a = v.trans_a ? v.a + m0 : v.a + m0 * v.lda;
-  s.b = v.trans_b ? v.b + n0 * v.ldb : v.b + n0;
+  if (v.b) s.b = v.trans_b ? v.b + n0 * v.ldb : v.b + n0;
   s.c = v.c + m0 * v.ldc + n0;
   return s;
 }
@@ -336,17 +357,17 @@ inline void split_range(std::int64_t total, std::int64_t unit, int parts, int pa
   hi = std::min(total, tiles * (part + 1) / parts * unit);
 }
 
-// One GEMM (no batch), threads over a 2-D grid of C blocks, each thread a full serial blocked
-// GEMM on its block with its own packing buffers: no barriers, no shared packed panels.
-template <class T>
-void gemm_one(const GemmView<T>& v, T alpha, T beta, int threads) {
+// One GEMM (no batch) with op(B) from `panels`, threads over a 2-D grid of C blocks, each thread a
+// full serial blocked GEMM on its block with its own packing buffers: no barriers, no shared
+// packed panels.
+template <class T, class Panels>
+void gemm_one_panels(const GemmView<T>& v, T alpha, T beta, int threads, const Panels& panels) {
   if (v.m <= 0 || v.n <= 0) return;
   if (v.k <= 0) return scale_c(v, beta);
-  const double work = double(v.m) * double(v.n) * double(v.k);
-  if (work <= 4096.0) return gemm_small(v, alpha, beta);
   // About 2^20 multiply-adds per thread before another thread pays for its start-up.
+  const double work = double(v.m) * double(v.n) * double(v.k);
   threads = int(std::max<double>(1.0, std::min<double>(threads, work / double(1 << 20))));
-  if (threads <= 1) return gemm_blocked_serial(v, alpha, beta);
+  if (threads <= 1) return gemm_blocked_serial(v, alpha, beta, panels);
 #ifdef _OPENMP
   using B = GemmBlocking<T>;
 #pragma omp parallel num_threads(threads)
@@ -357,11 +378,20 @@ void gemm_one(const GemmView<T>& v, T alpha, T beta, int threads) {
     std::int64_t m0, m1, n0, n1;
     split_range(v.m, B::kMR, tm, id / tn, m0, m1);
     split_range(v.n, B::kNR, tn, id % tn, n0, n1);
-    if (m1 > m0 && n1 > n0) gemm_blocked_serial(sub_view(v, m0, m1, n0, n1), alpha, beta);
+    if (m1 > m0 && n1 > n0)
+      gemm_blocked_serial(sub_view(v, m0, m1, n0, n1), alpha, beta, panels.from(n0));
   }
 #else
-  gemm_blocked_serial(v, alpha, beta);
+  gemm_blocked_serial(v, alpha, beta, panels);
 #endif
+}
+
+// One GEMM of stored matrices; problems of at most 4096 multiply-adds run as direct loops.
+template <class T>
+void gemm_one(const GemmView<T>& v, T alpha, T beta, int threads) {
+  if (v.m > 0 && v.n > 0 && v.k > 0 && double(v.m) * double(v.n) * double(v.k) <= 4096.0)
+    return gemm_small(v, alpha, beta);
+  gemm_one_panels(v, alpha, beta, threads, MatrixPanels<T>{v.b, v.ldb, v.trans_b});
 }
 
 }  // namespace detail

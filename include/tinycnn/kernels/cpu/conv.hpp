@@ -297,6 +297,24 @@ void conv2d_backward_data_image(T* dx, const T* dy, const T* w, const Conv2dDesc
 
 }  // namespace detail
 
+namespace detail {
+
+// Runs per_image(n, threads) for every image n: across images, one thread each, when `across`,
+// else one image after another with all threads inside it.
+template <class F>
+void for_each_image(std::int64_t images, bool across, int threads, const F& per_image) {
+  if (across) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (std::int64_t n = 0; n < images; ++n) per_image(n, 1);
+    return;
+  }
+  for (std::int64_t n = 0; n < images; ++n) per_image(n, threads);
+}
+
+}  // namespace detail
+
 // y(n,k,p,q) = bias(k) + sum_{c,r,s} x(n, c, p*sh - ph + r*dh, q*sw - pw + s*dw) w(k,c,r,s);
 // bias may be null.
 template <class T>
@@ -304,16 +322,9 @@ void conv2d_forward_im2col(T* y, const T* x, const T* w, const T* bias, const Co
   const std::int64_t in_image = d.c * d.h * d.w, out_image = d.k * d.p() * d.q();
   const int threads = detail::available_threads();
   const std::int64_t tile = detail::conv_column_tile(d);
-  if (detail::conv_threads_across_images(d, threads)) {
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads)
-#endif
-    for (std::int64_t n = 0; n < d.n; ++n)
-      detail::conv2d_forward_image(y + n * out_image, x + n * in_image, w, bias, d, 1, tile);
-    return;
-  }
-  for (std::int64_t n = 0; n < d.n; ++n)
-    detail::conv2d_forward_image(y + n * out_image, x + n * in_image, w, bias, d, threads, tile);
+  detail::for_each_image(d.n, detail::conv_threads_across_images(d, threads), threads, [&](std::int64_t n, int t) {
+    detail::conv2d_forward_image(y + n * out_image, x + n * in_image, w, bias, d, t, tile);
+  });
 }
 
 // dx = the gradient of the forward with respect to x, given dy.
@@ -331,29 +342,15 @@ void conv2d_backward_data_im2col(T* dx, const T* dy, const T* w, const Conv2dDes
     T* wf = detail::thread_scratch<T, 3>(std::size_t(d.k * d.c * d.r * d.s));
     detail::flip_filter(wf, w, d);
     const T* no_bias = nullptr;
-    if (across) {
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads)
-#endif
-      for (std::int64_t n = 0; n < d.n; ++n)
-        detail::conv2d_forward_image(dx + n * in_image, dy + n * out_image, wf, no_bias, f, 1, ftile);
-      return;
-    }
-    for (std::int64_t n = 0; n < d.n; ++n)
-      detail::conv2d_forward_image(dx + n * in_image, dy + n * out_image, wf, no_bias, f, threads, ftile);
+    detail::for_each_image(d.n, across, threads, [&](std::int64_t n, int t) {
+      detail::conv2d_forward_image(dx + n * in_image, dy + n * out_image, wf, no_bias, f, t, ftile);
+    });
     return;
   }
   const std::int64_t tile = detail::conv_column_tile(d);
-  if (across) {
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads)
-#endif
-    for (std::int64_t n = 0; n < d.n; ++n)
-      detail::conv2d_backward_data_image(dx + n * in_image, dy + n * out_image, w, d, 1, tile);
-    return;
-  }
-  for (std::int64_t n = 0; n < d.n; ++n)
-    detail::conv2d_backward_data_image(dx + n * in_image, dy + n * out_image, w, d, threads, tile);
+  detail::for_each_image(d.n, across, threads, [&](std::int64_t n, int t) {
+    detail::conv2d_backward_data_image(dx + n * in_image, dy + n * out_image, w, d, t, tile);
+  });
 }
 
 namespace detail {

@@ -48,17 +48,16 @@ run_sanitize() {
 # slow tool (racecheck) still reaches the end of the suite, and a report names its case. Writes
 # one log per tool (every case's output, in order) and sanitize_cases.txt (a line per case).
 run_sanitize_cases() {
-  local tools=${SANITIZE_TOOLS:-"racecheck synccheck"} case_dir
+  local tools=${SANITIZE_TOOLS:-"racecheck synccheck"} case_dir n i
   case_dir=$(mktemp -d)
   "$bin/tests/tinycnn_cuda_tests" --list-test-names-only "${SANITIZE_FILTER:-[cuda]~[oom]}" |
     grep -v '^$' | awk '{print NR "\t" $0}' >"$case_dir/cases.txt"
+  n=$(wc -l <"$case_dir/cases.txt")
   for tool in $tools; do
     # SANITIZE_DEADLINE (s) stops starting cases, so the logs are gathered inside the call's limit.
     CASE_DIR=$case_dir BIN=$bin timeout "${SANITIZE_DEADLINE:-100000}" xargs -d '\n' \
       -P "${SANITIZE_JOBS:-6}" -I{} bash tools/gpu/sanitize_case.sh "$tool" {} <"$case_dir/cases.txt"
     pkill -f "compute-sanitizer --tool $tool" 2>/dev/null && sleep 3   # cases cut off by the deadline
-    local n i
-    n=$(wc -l <"$case_dir/cases.txt")
     for i in $(seq 1 "$n"); do
       echo "==== $tool case $i: $(sed -n "${i}p" "$case_dir/cases.txt" | cut -f2-)"
       cat "$case_dir/$tool.$i.log" 2>/dev/null
@@ -67,8 +66,9 @@ run_sanitize_cases() {
       cat "$case_dir/$tool.$i.result" 2>/dev/null ||
         echo "$tool $i not finished by SANITIZE_DEADLINE | $(sed -n "${i}p" "$case_dir/cases.txt" | cut -f2-)"
     done >>"$out/sanitize_cases.txt"
-    summary+=("sanitizer $tool, case by case: $(grep "^$tool " "$out/sanitize_cases.txt" | grep -c ' rc=0 ') of $(wc -l <"$case_dir/cases.txt") cases with rc=0")
+    summary+=("sanitizer $tool, case by case: $(grep "^$tool " "$out/sanitize_cases.txt" | grep -c ' rc=0 ') of $n cases with rc=0")
   done
+  rm -rf "$case_dir"
 }
 
 run_bench() {

@@ -1,8 +1,8 @@
 // Fast CPU 2-D convolution (NCHW input x, KCRS filter w, NKPQ output y) on the packed GEMM.
-// Forward packs the column matrix's panels straight from the image (implicit im2col: no column
-// buffer); backward data of a stride-1 convolution is the forward convolution of dy with the
-// filter turned and transposed, any other stride W^T dy then col2im; backward filter dy col^T over
-// im2col tiles.
+// Forward packs the column matrix's panels straight from the image where they are whole output
+// rows (implicit im2col: no column buffer), else builds im2col tiles; backward data of such a
+// stride-1 convolution is the forward convolution of dy with the filter turned and transposed,
+// otherwise W^T dy then col2im; backward filter dy col^T over im2col tiles.
 #pragma once
 
 #include <algorithm>
@@ -125,10 +125,10 @@ inline bool conv_threads_across_images(const Conv2dDesc& d, int threads) {
 
 // op(B) of the forward GEMM y(K, PQ) = W(K, CRS) B(CRS, PQ) without building B: B(l, j) is
 // x(c, p*sh - ph + r*dh, q*sw - pw + s*dw) for the filter tap l = (c, r, s) and the output pixel
-// j = p*Q + q (column col0 + j of the image), zero outside the image. Each panel's NR pixels are
-// cut into runs inside one output row; at stride 1 a run is one contiguous piece of an input row
-// with zeros either side, so the packing reads each input row a few times from cache instead of
-// writing and re-reading a 9x larger column matrix.
+// j = p*Q + q (column col0 + j of the image), zero outside the image. Horizontal stride 1 only
+// (conv_packs_from_image). Each panel's NR pixels are cut into runs inside one output row, and a
+// run is one contiguous piece of an input row with zeros either side, so the packing reads each
+// input row a few times from cache instead of writing and re-reading a 9x larger column matrix.
 template <class T>
 struct ImagePanels {
   const T* x;  // one image (C, H, W)
@@ -150,7 +150,7 @@ struct ImagePanels {
         runs[count] = {p * g.stride_h - g.pad_h, q * g.stride_w - g.pad_w, len, at};
         j += len, at += len;
       }
-      const bool whole = count == 1 && nr == NR && g.stride_w == 1;
+      const bool whole = count == 1 && nr == NR;
       std::int64_t c = l0 / (g.r * g.s), r = l0 / g.s % g.r, s = l0 % g.s;
       for (std::int64_t l = 0; l < kc; ++l) {
         T* o = dst + l * NR;
@@ -176,7 +176,8 @@ struct ImagePanels {
     std::int64_t h0, w0, len, at;  // input row and column of tap (0, 0), length, place in panel
   };
 
-  // One tap's row of a panel, run by run, zeros outside the image and past nr.
+  // One tap's row of a panel, run by run, zeros outside the image and past nr (panels that
+  // straddle output rows, start mid-row in a tile, or end the image).
   void pack_runs(T* o, const T* plane, const Run* runs, int count, std::int64_t nr, std::int64_t dh,
                  std::int64_t dw) const {
     constexpr std::int64_t NR = GemmBlocking<T>::kNR;
@@ -189,19 +190,13 @@ struct ImagePanels {
         std::fill(out, out + run.len, T(0));
         continue;
       }
+      // One contiguous piece of the input row, zeros either side.
       const T* src = plane + h * g.w;
-      if (g.stride_w == 1) {  // one contiguous piece, zeros either side
-        const std::int64_t lo = std::clamp<std::int64_t>(-w0, 0, run.len);
-        const std::int64_t hi = std::clamp<std::int64_t>(g.w - w0, lo, run.len);
-        std::fill(out, out + lo, T(0));
-        if (hi > lo) std::copy(src + w0 + lo, src + w0 + hi, out + lo);
-        std::fill(out + hi, out + run.len, T(0));
-      } else {
-        for (std::int64_t e = 0; e < run.len; ++e) {
-          const std::int64_t wi = w0 + e * g.stride_w;
-          out[e] = wi >= 0 && wi < g.w ? src[wi] : T(0);
-        }
-      }
+      const std::int64_t lo = std::clamp<std::int64_t>(-w0, 0, run.len);
+      const std::int64_t hi = std::clamp<std::int64_t>(g.w - w0, lo, run.len);
+      std::fill(out, out + lo, T(0));
+      if (hi > lo) std::copy(src + w0 + lo, src + w0 + hi, out + lo);
+      std::fill(out + hi, out + run.len, T(0));
     }
     std::fill(o + nr, o + NR, T(0));
   }
@@ -295,10 +290,6 @@ void conv2d_backward_data_image(T* dx, const T* dy, const T* w, const Conv2dDesc
   }
 }
 
-}  // namespace detail
-
-namespace detail {
-
 // Runs per_image(n, threads) for every image n: across images, one thread each, when `across`,
 // else one image after another with all threads inside it.
 template <class F>
@@ -334,7 +325,8 @@ void conv2d_backward_data_im2col(T* dx, const T* dy, const T* w, const Conv2dDes
   const int threads = detail::available_threads();
   const bool across = detail::conv_threads_across_images(d, threads);
   // The turned filter pays off where its forward packs from dy (measured: with im2col tiles instead,
-  // VGG-19's 28 x 28 and 14 x 14 layers ran 1.3-1.5x slower than W^T dy + col2im).
+  // VGG-19's 28 x 28 and 14 x 14 layers ran 1.3-1.5x slower than W^T dy + col2im) and where C,
+  // its GEMM's M, fills the 6-row microkernel (VGG conv1_1's C = 3 ran about 5x slower that way).
   if (!detail::conv_is_pointwise(d) && detail::conv_backward_data_as_forward(d) && d.c >= 16 &&
       detail::conv_packs_from_image<T>(detail::conv_backward_data_desc(d))) {
     const Conv2dDesc f = detail::conv_backward_data_desc(d);

@@ -2,7 +2,7 @@
 # One round of GPU work on the device machine, over binaries packed into .gpu/ by
 # ../shared/tools/pack-for-gpu (built here with the "gpu" preset). Writes logs and benchmark JSON
 # under $OUT (at most 8 files come back) and prints a short summary last.
-#   tools/gpu/round.sh [tests|sanitize|sanitize_cases|bench|train|style|style_torch|oom|dist|final1|final2|all]   (default: all)
+#   tools/gpu/round.sh [tests|sanitize|sanitize_cases|bench|conv_ab|train|style|style_bench|style_torch|oom|dist|final1|final2|all]   (default: all)
 # If .gpucarry/gpu.tar.xz exists (the pack compressed, to fit the 64 MiB that travels) it is
 # unpacked first; .gpucarry/fashion-mnist/ holds the dataset for the training runs.
 set -u
@@ -81,6 +81,22 @@ run_bench() {
   done
 }
 
+# Forward and backward-data convolutions against cuDNN with Winograd off (TINYCNN_CONV_WINOGRAD=0,
+# implicit GEMM as before), forced wherever it can run (=1), and automatic (unset): the A/B that
+# sets winograd_pays. CONV_BENCH_FILTER narrows the layers.
+run_conv_ab() {
+  : >"$out/conv_ab.log"
+  for mode in 0 1 auto; do
+    echo "==== TINYCNN_CONV_WINOGRAD=$mode" >>"$out/conv_ab.log"
+    if [ "$mode" = auto ]; then unset TINYCNN_CONV_WINOGRAD; else export TINYCNN_CONV_WINOGRAD=$mode; fi
+    timeout "${CONV_AB_TIMEOUT:-200}" "$bin/benchmarks/cuda_conv_bench" \
+      --benchmark_filter="${CONV_BENCH_FILTER:-fwd|bwd_data}" \
+      --benchmark_out="$out/conv_wg_$mode.json" --benchmark_out_format=json >>"$out/conv_ab.log" 2>&1
+    summary+=("cuda_conv_bench TINYCNN_CONV_WINOGRAD=$mode: rc=$?")
+  done
+  unset TINYCNN_CONV_WINOGRAD
+}
+
 # Example 02 on the GPU over the real data, and PyTorch's training of the same models beside it.
 run_train() {
   local log="$out/train.log"
@@ -152,6 +168,8 @@ run_dist() {
 
 case "$what" in
   tests) run_tests ;;
+  conv_ab) run_conv_ab ;;
+  style_bench) run_style ;;
   sanitize) run_sanitize ;;
   sanitize_cases) run_sanitize_cases ;;
   bench) run_bench ;;

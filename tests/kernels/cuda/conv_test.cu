@@ -1,6 +1,6 @@
 // CUDA implicit-GEMM convolution (forward with and without bias, backward data, backward filter)
 // against the reference kernels over every parameter case, VGG-19 and NIN layers, both tile shapes,
-// split-K in every pass, and the direct small-channel backward-data kernel.
+// split-K in every pass, the direct small-channel backward-data kernel, and Winograd F(4x4, 3x3).
 #include <catch2/catch.hpp>
 
 #include <tinycnn/tinycnn.hpp>
@@ -8,6 +8,7 @@
 #include <tinycnn/kernels/reference/conv.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -41,7 +42,40 @@ Tensor<float, cuda> poisoned_workspace(std::size_t ws_bytes) {
   return poisoned_device(std::int64_t((ws_bytes + 3) / 4));
 }
 
-void check_forward(const Conv2dDesc& d, bool with_bias, std::uint64_t salt) {
+// A forward or backward-data entry point with its workspace query: the automatic one
+// (implicit GEMM, split-K, direct or Winograd as it chooses) or Winograd called directly.
+struct ForwardPath {
+  std::function<std::size_t(const Conv2dDesc&)> workspace_bytes;
+  std::function<cudaError_t(float*, const float*, const float*, const float*, const Conv2dDesc&,
+                            void*, std::size_t)>
+      run;
+};
+struct BackwardDataPath {
+  std::function<std::size_t(const Conv2dDesc&)> workspace_bytes;
+  std::function<cudaError_t(float*, const float*, const float*, const Conv2dDesc&, void*,
+                            std::size_t)>
+      run;
+};
+
+ForwardPath automatic_forward() {
+  return {[](const Conv2dDesc& d) { return kc::conv2d_forward_workspace_bytes(d); },
+          [](float* y, const float* x, const float* w, const float* b, const Conv2dDesc& d,
+             void* ws, std::size_t bytes) {
+            return kc::conv2d_forward_implicit_gemm(y, x, w, b, d, ws, bytes,
+                                                    tinycnn::cuda_stream());
+          }};
+}
+BackwardDataPath automatic_backward_data() {
+  return {[](const Conv2dDesc& d) { return kc::conv2d_backward_data_workspace_bytes(d); },
+          [](float* dx, const float* dy, const float* w, const Conv2dDesc& d, void* ws,
+             std::size_t bytes) {
+            return kc::conv2d_backward_data_implicit_gemm(dx, dy, w, d, ws, bytes,
+                                                          tinycnn::cuda_stream());
+          }};
+}
+
+void check_forward(const Conv2dDesc& d, bool with_bias, std::uint64_t salt,
+                   const ForwardPath& path = automatic_forward()) {
   INFO("forward, bias=" << with_bias);
   const auto sz = sizes(d);
   const auto x = tinycnn::test::random_vector<float>(sz.x, salt * 7 + 1);
@@ -51,24 +85,22 @@ void check_forward(const Conv2dDesc& d, bool with_bias, std::uint64_t salt) {
   ref::conv2d_forward_reference(want.data(), x.data(), w.data(), with_bias ? bias.data() : nullptr, d);
   Tensor<float, cuda> dx({sz.x}, x), dw({sz.w}, w), db({d.k}, bias);
   auto dy = poisoned_device(sz.y);
-  const std::size_t ws_bytes = kc::conv2d_forward_workspace_bytes(d);
+  const std::size_t ws_bytes = path.workspace_bytes(d);
   INFO("workspace bytes " << ws_bytes);
   auto ws = poisoned_workspace(ws_bytes);
   const float* b = with_bias ? db.data() : nullptr;
-  REQUIRE(kc::conv2d_forward_implicit_gemm(dy.data(), dx.data(), dw.data(), b, d, ws.data(),
-                                           ws_bytes, tinycnn::cuda_stream()) == cudaSuccess);
+  REQUIRE(path.run(dy.data(), dx.data(), dw.data(), b, d, ws.data(), ws_bytes) == cudaSuccess);
   TINYCNN_REQUIRE_CLOSE(dy.to_vector(), want, 1e-5);
   if (ws_bytes > 0) {  // too small a workspace is refused
-    CHECK(kc::conv2d_forward_implicit_gemm(dy.data(), dx.data(), dw.data(), b, d, ws.data(),
-                                           ws_bytes - 4, tinycnn::cuda_stream()) ==
+    CHECK(path.run(dy.data(), dx.data(), dw.data(), b, d, ws.data(), ws_bytes - 4) ==
           cudaErrorInvalidValue);
-    CHECK(kc::conv2d_forward_implicit_gemm(dy.data(), dx.data(), dw.data(), b, d, nullptr,
-                                           ws_bytes, tinycnn::cuda_stream()) ==
+    CHECK(path.run(dy.data(), dx.data(), dw.data(), b, d, nullptr, ws_bytes) ==
           cudaErrorInvalidValue);
   }
 }
 
-void check_backward_data(const Conv2dDesc& d, std::uint64_t salt) {
+void check_backward_data(const Conv2dDesc& d, std::uint64_t salt,
+                         const BackwardDataPath& path = automatic_backward_data()) {
   INFO("backward data");
   const auto sz = sizes(d);
   const auto dy = tinycnn::test::random_vector<float>(sz.y, salt * 7 + 4);
@@ -77,18 +109,15 @@ void check_backward_data(const Conv2dDesc& d, std::uint64_t salt) {
   ref::conv2d_backward_data_reference(want.data(), dy.data(), w.data(), d);
   Tensor<float, cuda> ddy({sz.y}, dy), dw({sz.w}, w);
   auto ddx = poisoned_device(sz.x);
-  const std::size_t ws_bytes = kc::conv2d_backward_data_workspace_bytes(d);
+  const std::size_t ws_bytes = path.workspace_bytes(d);
   INFO("workspace bytes " << ws_bytes);
   auto ws = poisoned_workspace(ws_bytes);
-  REQUIRE(kc::conv2d_backward_data_implicit_gemm(ddx.data(), ddy.data(), dw.data(), d, ws.data(),
-                                                 ws_bytes, tinycnn::cuda_stream()) == cudaSuccess);
+  REQUIRE(path.run(ddx.data(), ddy.data(), dw.data(), d, ws.data(), ws_bytes) == cudaSuccess);
   TINYCNN_REQUIRE_CLOSE(ddx.to_vector(), want, 1e-5);
   if (ws_bytes > 0) {  // too small a workspace is refused
-    CHECK(kc::conv2d_backward_data_implicit_gemm(ddx.data(), ddy.data(), dw.data(), d, ws.data(),
-                                                 ws_bytes - 4, tinycnn::cuda_stream()) ==
+    CHECK(path.run(ddx.data(), ddy.data(), dw.data(), d, ws.data(), ws_bytes - 4) ==
           cudaErrorInvalidValue);
-    CHECK(kc::conv2d_backward_data_implicit_gemm(ddx.data(), ddy.data(), dw.data(), d, nullptr,
-                                                 ws_bytes, tinycnn::cuda_stream()) ==
+    CHECK(path.run(ddx.data(), ddy.data(), dw.data(), d, nullptr, ws_bytes) ==
           cudaErrorInvalidValue);
   }
 }
@@ -247,6 +276,116 @@ TEST_CASE("cuda conv backward data: few input channels (direct kernel)", "[cuda]
   for (const auto& c : cases) {
     INFO(c.name);
     CHECK(kc::conv2d_backward_data_workspace_bytes(c.desc) == 0);
+    check_backward_data(c.desc, salt++);
+  }
+}
+
+namespace {
+
+// Winograd called directly, its tiles in passes bounded by max_workspace bytes.
+ForwardPath winograd_forward(std::size_t max_workspace) {
+  return {[=](const Conv2dDesc& d) {
+            return kc::conv2d_forward_winograd_workspace_bytes(d, max_workspace);
+          },
+          [=](float* y, const float* x, const float* w, const float* b, const Conv2dDesc& d,
+              void* ws, std::size_t bytes) {
+            return kc::conv2d_forward_winograd(y, x, w, b, d, ws, bytes, tinycnn::cuda_stream(),
+                                               max_workspace);
+          }};
+}
+BackwardDataPath winograd_backward_data(std::size_t max_workspace) {
+  return {[=](const Conv2dDesc& d) {
+            return kc::conv2d_backward_data_winograd_workspace_bytes(d, max_workspace);
+          },
+          [=](float* dx, const float* dy, const float* w, const Conv2dDesc& d, void* ws,
+              std::size_t bytes) {
+            return kc::conv2d_backward_data_winograd(dx, dy, w, d, ws, bytes,
+                                                     tinycnn::cuda_stream(), max_workspace);
+          }};
+}
+
+}  // namespace
+
+TEST_CASE("cuda conv Winograd F(4x4, 3x3): forward and backward data", "[cuda][kernels][conv]") {
+  TINYCNN_REQUIRE_CUDA();
+  TINYCNN_SEED_INFO();
+  using tinycnn::test::conv;
+  // Outputs that are not whole 4x4 blocks (scalar stores) and that are (16-byte stores), padding
+  // 0, 1, 2 and per axis (backward data pads by 2 - pad), one-pixel outputs, batches whose tiles
+  // run on across images, odd channel counts (scalar GEMM loads), and the channel counts of VGG.
+  const std::vector<tinycnn::test::ConvCase> cases = {
+      {"c5 k3 7x9 pad 1", conv(1, 5, 7, 9, 3, 3, 3, 1, 1)},
+      {"c16 k24 batch 2 13x11 pad 0", conv(2, 16, 13, 11, 24, 3, 3)},
+      {"c33 k40 20x17 pad 2", conv(1, 33, 20, 17, 40, 3, 3, 2, 2)},
+      {"c12 k20 per-axis pad 0/2", conv(2, 12, 10, 23, 20, 3, 3, 0, 2)},
+      {"c64 k64 batch 3 32x32 pad 1", conv(3, 64, 32, 32, 64, 3, 3, 1, 1)},
+      {"c64 k128 33x31 pad 1", conv(1, 64, 33, 31, 128, 3, 3, 1, 1)},
+      {"c7 k9 3x3 pad 0 (one pixel)", conv(2, 7, 3, 3, 9, 3, 3)},
+      {"c256 k256 16x16 pad 1 (vgg conv3 @64)", conv(1, 256, 16, 16, 256, 3, 3, 1, 1)},
+      {"c512 k512 6x6 pad 1", conv(1, 512, 6, 6, 512, 3, 3, 1, 1)},
+  };
+  std::uint64_t salt = 6000;
+  for (const std::size_t max_ws : {std::size_t(256) << 20, std::size_t(1) << 20}) {
+    INFO("max workspace " << max_ws);
+    for (const auto& c : cases) {
+      INFO(c.name);
+      check_forward(c.desc, true, salt++, winograd_forward(max_ws));
+      check_forward(c.desc, false, salt++, winograd_forward(max_ws));
+      check_backward_data(c.desc, salt++, winograd_backward_data(max_ws));
+    }
+  }
+  // Several passes over the tiles, the last one short: the transformed filter alone (36 * 64 * 128
+  // floats) exceeds 1 MiB, so the passes take the minimum of 128 of the 3 x 81 = 243 tiles.
+  const Conv2dDesc passes = conv(3, 64, 36, 36, 128, 3, 3, 1, 1);
+  kc::detail::WinogradShape shape;
+  REQUIRE(kc::detail::winograd_forward_shape(passes, shape, std::size_t(1) << 20));
+  CHECK(shape.chunk == 128);
+  CHECK(shape.tiles == 243);
+  check_forward(passes, true, salt++, winograd_forward(std::size_t(1) << 20));
+  check_backward_data(passes, salt++, winograd_backward_data(std::size_t(1) << 20));
+
+  // Only 3x3 stride-1 undilated layers with padding at most 2.
+  const auto s = tinycnn::cuda_stream();
+  Tensor<float, cuda> buf({1 << 16});
+  float* p = buf.data();
+  for (const auto& d : {conv(1, 8, 9, 9, 8, 5, 5, 1, 1), conv(1, 8, 9, 9, 8, 3, 3, 1, 1, 2, 2),
+                        conv(1, 8, 9, 9, 8, 3, 3, 2, 2, 1, 1, 2, 2), conv(1, 8, 9, 9, 8, 3, 3, 3, 3)}) {
+    CHECK(kc::conv2d_forward_winograd_workspace_bytes(d) == 0);
+    CHECK(kc::conv2d_forward_winograd(p, p, p, nullptr, d, p, 1 << 18, s) == cudaErrorInvalidValue);
+    CHECK(kc::conv2d_backward_data_winograd(p, p, p, d, p, 1 << 18, s) == cudaErrorInvalidValue);
+  }
+}
+
+TEST_CASE("cuda conv: Winograd where it pays, through the automatic entry points",
+          "[cuda][kernels][conv]") {
+  TINYCNN_REQUIRE_CUDA();
+  TINYCNN_SEED_INFO();
+  using tinycnn::test::conv;
+  // 3x3 layers with >= 32 channels on both sides and >= 64 output tiles take Winograd unless
+  // TINYCNN_CONV_WINOGRAD=0 (asserted through the workspace size, which is then Winograd's).
+  const std::vector<tinycnn::test::ConvCase> cases = {
+      {"vgg19 conv1_2 @64", conv(1, 64, 64, 64, 64, 3, 3, 1, 1)},
+      {"vgg19 conv2_1 batch 2 @64", conv(2, 64, 32, 32, 128, 3, 3, 1, 1)},
+      {"vgg19 conv3_1 batch 2 @128", conv(2, 128, 32, 32, 256, 3, 3, 1, 1)},
+      {"nin conv3 @512 (64 tiles)", conv(1, 256, 31, 31, 384, 3, 3, 1, 1)},
+  };
+  // Too few tiles (VGG conv5_1 at 224 px: 16) or channels (conv1_1): implicit GEMM.
+  kc::detail::WinogradShape few;
+  REQUIRE(kc::detail::winograd_forward_shape(conv(1, 512, 14, 14, 512, 3, 3, 1, 1), few));
+  CHECK_FALSE(kc::detail::winograd_pays(few));
+  REQUIRE(kc::detail::winograd_forward_shape(conv(1, 3, 224, 224, 64, 3, 3, 1, 1), few));
+  CHECK_FALSE(kc::detail::winograd_pays(few));
+  const bool enabled = kc::detail::winograd_mode() != 0;
+  std::uint64_t salt = 7000;
+  for (const auto& c : cases) {
+    INFO(c.name);
+    if (enabled) {
+      CHECK(kc::conv2d_forward_workspace_bytes(c.desc) ==
+            kc::conv2d_forward_winograd_workspace_bytes(c.desc));
+      CHECK(kc::conv2d_backward_data_workspace_bytes(c.desc) ==
+            kc::conv2d_backward_data_winograd_workspace_bytes(c.desc));
+    }
+    check_forward(c.desc, true, salt++);
     check_backward_data(c.desc, salt++);
   }
 }

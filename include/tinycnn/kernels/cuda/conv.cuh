@@ -23,6 +23,7 @@
 
 #include "tinycnn/kernels/cuda/gemm.cuh"
 #include "tinycnn/kernels/cuda/gemm_tile.cuh"
+#include "tinycnn/kernels/cuda/winograd.cuh"
 #include "tinycnn/kernels/problem.hpp"
 
 namespace tinycnn::kernels::cuda {
@@ -795,12 +796,16 @@ inline std::size_t conv2d_forward_workspace_bytes(const Conv2dDesc& d) {
   if (!detail::make_conv_params(d, p) || p.npq == 0 || p.k == 0 || p.crs == 0 ||
       detail::is_pointwise(d))
     return 0;
+  detail::WinogradShape s;
+  if (detail::winograd_forward_shape(d, s) && detail::use_winograd(s)) return s.workspace_bytes;
   return detail::plan_forward(p).workspace_bytes;
 }
 
 // y = conv(x, w) + bias (bias may be null): x (N,C,H,W), w (K,C,R,S), y (N,K,P,Q), contiguous.
-// 1x1 stride-1 unpadded filters run as one GEMM per image; everything else as implicit GEMM, with
-// the reduction C*R*S split over slices when the output has too few tiles to fill the GPU.
+// 1x1 stride-1 unpadded filters run as one GEMM per image; 3x3 stride-1 layers with enough
+// channels and pixels by Winograd F(4x4, 3x3) (winograd.cuh; TINYCNN_CONV_WINOGRAD=0 turns it off,
+// =1 uses it wherever it can run); everything else as implicit GEMM, with the reduction C*R*S
+// split over slices when the output has too few tiles to fill the GPU.
 // workspace must hold conv2d_forward_workspace_bytes(d) bytes (16-byte aligned; may be null when
 // that is 0). Deterministic: partial sums are added in a fixed order. Returns
 // cudaErrorInvalidValue for an impossible descriptor, null pointers or too small a workspace;
@@ -819,6 +824,9 @@ inline cudaError_t conv2d_forward_implicit_gemm(float* y, const float* x, const 
     g.batch = d.n, g.stride_a = 0, g.stride_b = p.chw, g.stride_c = p.kpq;
     return detail::gemm_tiled_with_bias(y, w, x, g, 1.f, 0.f, bias, stream);
   }
+  detail::WinogradShape s;
+  if (detail::winograd_forward_shape(d, s) && detail::use_winograd(s))
+    return conv2d_forward_winograd(y, x, w, bias, d, workspace, workspace_bytes, stream);
   const detail::SplitKPlan plan = detail::plan_forward(p);
   if (workspace_bytes < plan.workspace_bytes || (plan.workspace_bytes > 0 && !workspace))
     return cudaErrorInvalidValue;
@@ -842,12 +850,16 @@ inline std::size_t conv2d_backward_data_workspace_bytes(const Conv2dDesc& d) {
   if (!detail::make_conv_params(d, p) || p.nhw == 0 || p.c == 0 || p.k == 0 || p.pq == 0 ||
       detail::is_pointwise(d) || detail::use_direct_backward_data(p))
     return 0;
+  detail::WinogradShape s;
+  if (detail::winograd_backward_data_shape(d, s) && detail::use_winograd(s))
+    return s.workspace_bytes;
   return detail::plan_backward_data(p).workspace_bytes;
 }
 
 // dx = gradient of the forward's output with respect to x, given dy (N,K,P,Q); overwrites dx.
 // Few input channels (C <= 8) run on a direct kernel that skips the taps a stride leaves empty;
-// otherwise implicit GEMM, split over K*R*S like forward. workspace must hold
+// 3x3 stride-1 layers as in forward by Winograd on the turned filter; otherwise implicit GEMM,
+// split over K*R*S like forward. workspace must hold
 // conv2d_backward_data_workspace_bytes(d) bytes (16-byte aligned; may be null when that is 0);
 // deterministic.
 inline cudaError_t conv2d_backward_data_implicit_gemm(float* dx, const float* dy, const float* w,
@@ -869,6 +881,9 @@ inline cudaError_t conv2d_backward_data_implicit_gemm(float* dx, const float* dy
   }
   if (detail::use_direct_backward_data(p))
     return detail::launch_conv2d_backward_data_direct(dx, dy, w, p, stream);
+  detail::WinogradShape s;
+  if (detail::winograd_backward_data_shape(d, s) && detail::use_winograd(s))
+    return conv2d_backward_data_winograd(dx, dy, w, d, workspace, workspace_bytes, stream);
   const detail::SplitKPlan plan = detail::plan_backward_data(p);
   if (workspace_bytes < plan.workspace_bytes || (plan.workspace_bytes > 0 && !workspace))
     return cudaErrorInvalidValue;

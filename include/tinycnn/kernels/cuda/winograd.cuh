@@ -1,0 +1,318 @@
+// 3x3 stride-1 convolution by Winograd's F(4x4, 3x3) (transforms in tinycnn/kernels/winograd.hpp),
+// forward and backward data, fp32. Not fused: per pass of output tiles
+//   1. the filter, transformed once per call: U[e] (Cout x Cin), e = 0..35;
+//   2. the input blocks: V[e] (Cin x tiles), one thread per (channel, 6x6 block);
+//   3. 36 independent products M[e] = U[e] V[e] on the tiled GEMM (gemm.cuh), one batched launch;
+//   4. the output blocks: y = A^T M A (+ bias), one thread per (channel, 4x4 block).
+// Against implicit GEMM this does 4x fewer multiply-adds (36 per 16 outputs and channel instead of
+// 144) at the price of moving V and M through memory: 2 x 36/16 floats per input and output pixel
+// and channel, which is what bounds the layers with few channels. Backward data of a 3x3 stride-1
+// layer is the forward correlation of dy with the filter turned by 180 degrees and its channel
+// axes swapped, padded by 2 - pad; only the filter transform differs.
+//
+// Tiles are processed in passes of at most `chunk` tiles so that the workspace stays within
+// kWinogradMaxWorkspace (an 8K frame has 2 million 4x4 tiles).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "tinycnn/kernels/cuda/gemm.cuh"
+#include "tinycnn/kernels/cuda/launch.cuh"
+#include "tinycnn/kernels/problem.hpp"
+#include "tinycnn/kernels/winograd.hpp"
+
+namespace tinycnn::kernels::cuda {
+
+namespace detail {
+
+inline constexpr std::int64_t kWinogradMaxWorkspace = std::int64_t(256) << 20;
+
+// One 3x3 stride-1 correlation as the kernels see it: in (n, cin, hin, win) -> out (n, cout, hout,
+// wout), input block origin at (4*th - pad_h, 4*tw - pad_w).
+struct WinogradShape {
+  int cin = 0, cout = 0, hin = 0, win = 0, hout = 0, wout = 0, pad_h = 0, pad_w = 0;
+  int tiles_h = 0, tiles_w = 0;
+  std::int64_t n = 0, tiles = 0;  // tiles = n * tiles_h * tiles_w
+  std::int64_t chunk = 0;         // tiles per pass: a multiple of 128 (the GEMM's widest tile)
+  std::size_t filter_floats = 0;  // 36 * cin * cout, rounded up to 64 floats (256-byte aligned)
+  std::size_t workspace_bytes = 0;
+};
+
+// False when the layer is not a 3x3 stride-1 undilated one with padding at most 2 (backward data
+// pads by 2 - pad), or its sizes do not fit the kernels' 32-bit indices.
+inline bool make_winograd_shape(std::int64_t n, std::int64_t cin, std::int64_t cout,
+                                std::int64_t hin, std::int64_t win, std::int64_t hout,
+                                std::int64_t wout, std::int64_t pad_h, std::int64_t pad_w,
+                                std::size_t max_workspace, WinogradShape& s) {
+  if (n < 1 || cin < 1 || cout < 1 || hout < 1 || wout < 1) return false;
+  if (cin > 65535 || cout > 65535 || pad_h < 0 || pad_w < 0 || pad_h > 2 || pad_w > 2) return false;
+  if (hin * win > 0x7fffffff || hout * wout > 0x7fffffff || hout + 8 > 0x7fffffff ||
+      wout + 8 > 0x7fffffff)
+    return false;
+  s.n = n, s.cin = int(cin), s.cout = int(cout), s.hin = int(hin), s.win = int(win);
+  s.hout = int(hout), s.wout = int(wout), s.pad_h = int(pad_h), s.pad_w = int(pad_w);
+  s.tiles_h = int((hout + 3) / 4), s.tiles_w = int((wout + 3) / 4);
+  s.tiles = n * s.tiles_h * s.tiles_w;
+  const std::int64_t per_tile = std::int64_t(winograd::kElems) * (cin + cout) * 4;
+  s.filter_floats = std::size_t((winograd::kElems * cin * cout + 63) / 64 * 64);
+  const std::int64_t room = std::int64_t(max_workspace) - std::int64_t(s.filter_floats) * 4;
+  std::int64_t chunk = room > 0 ? room / per_tile / 128 * 128 : 0;
+  if (chunk < 128) chunk = 128;
+  const std::int64_t all = (s.tiles + 127) / 128 * 128;
+  s.chunk = chunk < all ? chunk : all;
+  // V and M of one pass are indexed in int: 36 * max(cin, cout) * chunk < 2^31.
+  if (std::int64_t(winograd::kElems) * (cin > cout ? cin : cout) * s.chunk > 0x7fffffff) return false;
+  s.workspace_bytes =
+      (s.filter_floats + std::size_t(winograd::kElems) * std::size_t(cin + cout) * s.chunk) *
+      sizeof(float);
+  return true;
+}
+
+// U[e][o][i] = (G g G^T)[e] for the 3x3 filter g that maps input channel i to output channel o.
+// Forward: g = w[o][i]. Turned (backward data, o = C, i = K): g = w[i][o] rotated by 180 degrees.
+template <bool Turned>
+__global__ void __launch_bounds__(256)
+    winograd_filter_kernel(float* __restrict__ u, const float* __restrict__ w, int cout, int cin) {
+  const std::int64_t idx = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const std::int64_t count = std::int64_t(cout) * cin;
+  if (idx >= count) return;
+  const int o = int(idx / cin), i = int(idx % cin);
+  // Forward reads w[o][i]; turned reads w[i][o] (w is K x C x 3 x 3 with K = cin, C = cout).
+  const float* src = w + (Turned ? std::int64_t(i) * cout + o : idx) * 9;
+  float g[9];
+#pragma unroll
+  for (int t = 0; t < 9; ++t) g[t] = __ldg(src + (Turned ? 8 - t : t));
+  float v[winograd::kElems];
+  winograd::filter_2d(g, v);
+#pragma unroll
+  for (int e = 0; e < winograd::kElems; ++e) u[e * count + idx] = v[e];
+}
+
+// The tile of pass index j (tile t = t0 + j): image, tile row, tile column.
+struct TileCoord {
+  std::int64_t n;
+  int th, tw;
+};
+__device__ __forceinline__ TileCoord tile_coord(std::int64_t t, const WinogradShape& s) {
+  const std::int64_t per_image = std::int64_t(s.tiles_h) * s.tiles_w;
+  const std::int64_t n = t / per_image;
+  const int r = int(t - n * per_image);
+  return {n, r / s.tiles_w, r % s.tiles_w};
+}
+
+// V[e][c][j] = (B^T d B)[e] for the 6x6 input block of channel c (blockIdx.y) and tile t0 + j,
+// zeros outside the image. Consecutive threads take consecutive tiles of a row: their blocks
+// overlap by two columns, so a warp's 36 loads fall in 6 rows of 130 floats.
+__global__ void __launch_bounds__(256)
+    winograd_input_kernel(float* __restrict__ v, const float* __restrict__ x, const WinogradShape s,
+                          std::int64_t t0, int count, int ld) {
+  const int j = int(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= count) return;
+  const int c = int(blockIdx.y);
+  const TileCoord tc = tile_coord(t0 + j, s);
+  const float* img = x + (tc.n * s.cin + c) * (std::int64_t(s.hin) * s.win);
+  const int h0 = tc.th * 4 - s.pad_h, w0 = tc.tw * 4 - s.pad_w;
+  float d[winograd::kElems];
+#pragma unroll
+  for (int r = 0; r < 6; ++r) {
+    const int h = h0 + r;
+    const bool row_ok = h >= 0 && h < s.hin;
+#pragma unroll
+    for (int q = 0; q < 6; ++q) {
+      const int w = w0 + q;
+      d[6 * r + q] = row_ok && w >= 0 && w < s.win ? __ldg(img + h * s.win + w) : 0.f;
+    }
+  }
+  float out[winograd::kElems];
+  winograd::input_2d(d, out);
+  const std::int64_t plane = std::int64_t(s.cin) * ld;
+  float* dst = v + std::int64_t(c) * ld + j;
+#pragma unroll
+  for (int e = 0; e < winograd::kElems; ++e) dst[e * plane] = out[e];
+}
+
+// y block of output channel o (blockIdx.y) and tile t0 + j = A^T M A + bias[o], clipped to the
+// output; rows go out as one 16-byte store when wout % 4 == 0 and y is 16-byte aligned (Vec).
+template <bool Vec>
+__global__ void __launch_bounds__(256)
+    winograd_output_kernel(float* __restrict__ y, const float* __restrict__ m,
+                           const float* __restrict__ bias, const WinogradShape s, std::int64_t t0,
+                           int count, int ld) {
+  const int j = int(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= count) return;
+  const int o = int(blockIdx.y);
+  const std::int64_t plane = std::int64_t(s.cout) * ld;
+  const float* src = m + std::int64_t(o) * ld + j;
+  float mm[winograd::kElems];
+#pragma unroll
+  for (int e = 0; e < winograd::kElems; ++e) mm[e] = src[e * plane];
+  float out[16];
+  winograd::output_2d(mm, out);
+  const float b = bias ? __ldg(bias + o) : 0.f;
+  const TileCoord tc = tile_coord(t0 + j, s);
+  float* img = y + (tc.n * s.cout + o) * (std::int64_t(s.hout) * s.wout);
+  const int h0 = tc.th * 4, w0 = tc.tw * 4;
+#pragma unroll
+  for (int r = 0; r < 4; ++r) {
+    const int h = h0 + r;
+    if (h >= s.hout) break;
+    float* row = img + std::int64_t(h) * s.wout + w0;
+    if (Vec) {  // wout % 4 == 0: the whole row of the block is inside
+      *reinterpret_cast<float4*>(row) =
+          make_float4(out[4 * r] + b, out[4 * r + 1] + b, out[4 * r + 2] + b, out[4 * r + 3] + b);
+    } else {
+#pragma unroll
+      for (int q = 0; q < 4; ++q)
+        if (w0 + q < s.wout) row[q] = out[4 * r + q] + b;
+    }
+  }
+}
+
+// The three passes over every chunk of tiles; the filter is transformed by the caller.
+inline cudaError_t winograd_run(float* out, const float* in, const float* bias,
+                                const WinogradShape& s, float* workspace, cudaStream_t stream) {
+  const float* u = workspace;
+  float* v = workspace + s.filter_floats;
+  float* m = v + std::size_t(winograd::kElems) * s.cin * s.chunk;
+  const int ld = int(s.chunk);
+  const bool vec_out = s.wout % 4 == 0 && aligned16(out);
+  for (std::int64_t t0 = 0; t0 < s.tiles; t0 += s.chunk) {
+    const int count = int(s.tiles - t0 < s.chunk ? s.tiles - t0 : s.chunk);
+    const unsigned blocks = unsigned((count + 255) / 256);
+    winograd_input_kernel<<<dim3(blocks, unsigned(s.cin)), 256, 0, stream>>>(v, in, s, t0, count,
+                                                                              ld);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return e;
+    GemmDesc g;
+    g.m = s.cout, g.n = count, g.k = s.cin;
+    g.lda = s.cin, g.ldb = ld, g.ldc = ld;
+    g.batch = winograd::kElems;
+    g.stride_a = std::int64_t(s.cout) * s.cin;
+    g.stride_b = std::int64_t(s.cin) * ld;
+    g.stride_c = std::int64_t(s.cout) * ld;
+    e = gemm_tiled_with_bias(m, u, v, g, 1.f, 0.f, nullptr, stream);
+    if (e != cudaSuccess) return e;
+    if (vec_out)
+      winograd_output_kernel<true><<<dim3(blocks, unsigned(s.cout)), 256, 0, stream>>>(
+          out, m, bias, s, t0, count, ld);
+    else
+      winograd_output_kernel<false><<<dim3(blocks, unsigned(s.cout)), 256, 0, stream>>>(
+          out, m, bias, s, t0, count, ld);
+    e = cudaGetLastError();
+    if (e != cudaSuccess) return e;
+  }
+  return cudaSuccess;
+}
+
+template <bool Turned>
+inline cudaError_t winograd_transform_filter(float* u, const float* w, int cout, int cin,
+                                             cudaStream_t stream) {
+  const std::int64_t count = std::int64_t(cout) * cin;
+  winograd_filter_kernel<Turned>
+      <<<unsigned((count + 255) / 256), 256, 0, stream>>>(u, w, cout, cin);
+  return cudaGetLastError();
+}
+
+inline bool is_winograd_layer(const Conv2dDesc& d) {
+  return d.r == 3 && d.s == 3 && d.stride_h == 1 && d.stride_w == 1 && d.dilation_h == 1 &&
+         d.dilation_w == 1 && d.pad_h <= 2 && d.pad_w <= 2;
+}
+
+inline bool winograd_forward_shape(const Conv2dDesc& d, WinogradShape& s,
+                                   std::size_t max_workspace = kWinogradMaxWorkspace) {
+  return is_winograd_layer(d) && make_winograd_shape(d.n, d.c, d.k, d.h, d.w, d.p(), d.q(),
+                                                     d.pad_h, d.pad_w, max_workspace, s);
+}
+
+inline bool winograd_backward_data_shape(const Conv2dDesc& d, WinogradShape& s,
+                                         std::size_t max_workspace = kWinogradMaxWorkspace) {
+  return is_winograd_layer(d) && d.p() >= 1 && d.q() >= 1 &&
+         make_winograd_shape(d.n, d.k, d.c, d.p(), d.q(), d.h, d.w, 2 - d.pad_h, 2 - d.pad_w,
+                             max_workspace, s);
+}
+
+// TINYCNN_CONV_WINOGRAD: "0" never, "1" for every layer it can run; unset or anything else: the
+// layers where it measured faster (winograd_pays).
+inline int winograd_mode() {
+  static const int mode = [] {
+    const char* v = std::getenv("TINYCNN_CONV_WINOGRAD");
+    if (v && std::strcmp(v, "0") == 0) return 0;
+    if (v && std::strcmp(v, "1") == 0) return 1;
+    return 2;
+  }();
+  return mode;
+}
+
+// Where Winograd beats implicit GEMM (H200, cuda_conv_bench with TINYCNN_CONV_WINOGRAD=0 and =1,
+// docs/performance.md): enough channels on both sides for the 36 products to be real matrix
+// products (VGG conv1_1, C = 3, runs 0.4x), and at least 64 tiles, i.e. a 32x32 output: below
+// that, transforming the filter (36 * C * K floats, written and read per call) and GEMM tiles
+// mostly empty along the tiles cost more than the multiplications saved (VGG conv5_1 at 14x14:
+// 0.5x; conv4_x at 28x28, 49 tiles: 0.9-1.3x; NIN conv3 at 31x31, 64 tiles: 1.8x).
+inline bool winograd_pays(const WinogradShape& s) {
+  return s.cin >= 32 && s.cout >= 32 && s.tiles >= 64;
+}
+
+inline bool use_winograd(const WinogradShape& s) {
+  const int mode = winograd_mode();
+  return mode == 1 || (mode == 2 && winograd_pays(s));
+}
+
+}  // namespace detail
+
+// Bytes of workspace conv2d_forward_winograd needs for d; 0 when d is not a 3x3 stride-1
+// undilated layer with padding at most 2 (or is empty). max_workspace bounds it (the tiles then go
+// in several passes; at least one pass of 128 tiles).
+inline std::size_t conv2d_forward_winograd_workspace_bytes(
+    const Conv2dDesc& d, std::size_t max_workspace = detail::kWinogradMaxWorkspace) {
+  detail::WinogradShape s;
+  return detail::winograd_forward_shape(d, s, max_workspace) ? s.workspace_bytes : 0;
+}
+
+inline std::size_t conv2d_backward_data_winograd_workspace_bytes(
+    const Conv2dDesc& d, std::size_t max_workspace = detail::kWinogradMaxWorkspace) {
+  detail::WinogradShape s;
+  return detail::winograd_backward_data_shape(d, s, max_workspace) ? s.workspace_bytes : 0;
+}
+
+// y = conv(x, w) + bias (bias may be null) by F(4x4, 3x3), for 3x3 stride-1 undilated layers with
+// padding at most 2; cudaErrorInvalidValue for any other layer, null pointers or a workspace
+// smaller than conv2d_forward_winograd_workspace_bytes(d) (16-byte aligned). Deterministic.
+inline cudaError_t conv2d_forward_winograd(float* y, const float* x, const float* w,
+                                           const float* bias, const Conv2dDesc& d,
+                                           void* workspace, std::size_t workspace_bytes,
+                                           cudaStream_t stream,
+                                           std::size_t max_workspace = detail::kWinogradMaxWorkspace) {
+  detail::WinogradShape s;
+  if (!detail::winograd_forward_shape(d, s, max_workspace)) return cudaErrorInvalidValue;
+  if (!y || !x || !w || !workspace || workspace_bytes < s.workspace_bytes)
+    return cudaErrorInvalidValue;
+  float* ws = static_cast<float*>(workspace);
+  const cudaError_t e = detail::winograd_transform_filter<false>(ws, w, s.cout, s.cin, stream);
+  if (e != cudaSuccess) return e;
+  return detail::winograd_run(y, x, bias, s, ws, stream);
+}
+
+// dx from dy for a 3x3 stride-1 undilated layer with padding at most 2, by F(4x4, 3x3) on the
+// turned filter; overwrites dx. Same contract as conv2d_forward_winograd (max_workspace as given to
+// the workspace query).
+inline cudaError_t conv2d_backward_data_winograd(float* dx, const float* dy, const float* w,
+                                                 const Conv2dDesc& d, void* workspace,
+                                                 std::size_t workspace_bytes, cudaStream_t stream,
+                                                 std::size_t max_workspace = detail::kWinogradMaxWorkspace) {
+  detail::WinogradShape s;
+  if (!detail::winograd_backward_data_shape(d, s, max_workspace)) return cudaErrorInvalidValue;
+  if (!dx || !dy || !w || !workspace || workspace_bytes < s.workspace_bytes)
+    return cudaErrorInvalidValue;
+  float* ws = static_cast<float*>(workspace);
+  const cudaError_t e = detail::winograd_transform_filter<true>(ws, w, s.cout, s.cin, stream);
+  if (e != cudaSuccess) return e;
+  return detail::winograd_run(dx, dy, nullptr, s, ws, stream);
+}
+
+}  // namespace tinycnn::kernels::cuda

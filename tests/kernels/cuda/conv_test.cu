@@ -280,6 +280,35 @@ TEST_CASE("cuda conv backward data: few input channels (direct kernel)", "[cuda]
   }
 }
 
+TEST_CASE("cuda conv backward data: direct kernel blocked over pixels of one phase",
+          "[cuda][kernels][conv]") {
+  TINYCNN_REQUIRE_CUDA();
+  TINYCNN_SEED_INFO();
+  using tinycnn::test::conv;
+  // Images large enough for the blocked variant (4 or 2 pixels per thread, asserted), with phases
+  // that have fewer taps than others (11 taps at stride 4: 3, 3, 3, 2), windows reaching past both
+  // edges, rows that do not end on a whole group, groups of 4 and 8 channels, per-axis strides.
+  struct Blocked {
+    tinycnn::test::ConvCase c;
+    int pixels;
+  };
+  const std::vector<Blocked> cases = {
+      {{"c3 11x11 stride 4 (nin conv1)", conv(1, 3, 300, 900, 16, 11, 11, 0, 0, 4, 4)}, 4},
+      {{"c5 3x3 stride 1 pad 1", conv(1, 5, 250, 510, 8, 3, 3, 1, 1)}, 2},
+      {{"c7 5x5 stride 2 pad 2, batch 2", conv(2, 7, 300, 600, 12, 5, 5, 2, 2, 2, 2)}, 4},
+      {{"c2 3x5 stride 1x2 pad 1x2", conv(1, 2, 400, 701, 10, 3, 5, 1, 2, 1, 2)}, 4},
+  };
+  std::uint64_t salt = 5500;
+  for (const auto& b : cases) {
+    INFO(b.c.name);
+    kc::detail::ConvParams p{};
+    REQUIRE(kc::detail::make_conv_params(b.c.desc, p));
+    REQUIRE(kc::detail::use_direct_backward_data(p));
+    CHECK(kc::detail::direct_blocked_pixels(p) == b.pixels);
+    check_backward_data(b.c.desc, salt++);
+  }
+}
+
 namespace {
 
 // Winograd called directly, its tiles in passes bounded by max_workspace bytes.
@@ -306,7 +335,8 @@ BackwardDataPath winograd_backward_data(std::size_t max_workspace) {
 
 }  // namespace
 
-TEST_CASE("cuda conv Winograd F(4x4, 3x3): forward and backward data", "[cuda][kernels][conv]") {
+TEST_CASE("cuda conv Winograd F(4x4, 3x3), F(2x2, 5x5): forward and backward data",
+          "[cuda][kernels][conv]") {
   TINYCNN_REQUIRE_CUDA();
   TINYCNN_SEED_INFO();
   using tinycnn::test::conv;
@@ -323,6 +353,10 @@ TEST_CASE("cuda conv Winograd F(4x4, 3x3): forward and backward data", "[cuda][k
       {"c7 k9 3x3 pad 0 (one pixel)", conv(2, 7, 3, 3, 9, 3, 3)},
       {"c256 k256 16x16 pad 1 (vgg conv3 @64)", conv(1, 256, 16, 16, 256, 3, 3, 1, 1)},
       {"c512 k512 6x6 pad 1", conv(1, 512, 6, 6, 512, 3, 3, 1, 1)},
+      {"5x5: c6 k5 9x7 pad 2", conv(1, 6, 9, 7, 5, 5, 5, 2, 2)},
+      {"5x5: c96 k256 27x27 pad 2 (nin conv2 @224)", conv(1, 96, 27, 27, 256, 5, 5, 2, 2)},
+      {"5x5: c17 k33 batch 2 12x14 pad 0/4", conv(2, 17, 12, 14, 33, 5, 5, 0, 4)},
+      {"5x5: c8 k8 5x5 pad 0 (one pixel)", conv(1, 8, 5, 5, 8, 5, 5)},
   };
   std::uint64_t salt = 6000;
   for (const std::size_t max_ws : {std::size_t(256) << 20, std::size_t(1) << 20}) {
@@ -344,12 +378,13 @@ TEST_CASE("cuda conv Winograd F(4x4, 3x3): forward and backward data", "[cuda][k
   check_forward(passes, true, salt++, winograd_forward(std::size_t(1) << 20));
   check_backward_data(passes, salt++, winograd_backward_data(std::size_t(1) << 20));
 
-  // Only 3x3 stride-1 undilated layers with padding at most 2.
+  // Only 3x3 and 5x5 stride-1 undilated layers with padding below the filter size.
   const auto s = tinycnn::cuda_stream();
   Tensor<float, cuda> buf({1 << 16});
   float* p = buf.data();
-  for (const auto& d : {conv(1, 8, 9, 9, 8, 5, 5, 1, 1), conv(1, 8, 9, 9, 8, 3, 3, 1, 1, 2, 2),
-                        conv(1, 8, 9, 9, 8, 3, 3, 2, 2, 1, 1, 2, 2), conv(1, 8, 9, 9, 8, 3, 3, 3, 3)}) {
+  for (const auto& d : {conv(1, 8, 9, 9, 8, 7, 7, 1, 1), conv(1, 8, 9, 9, 8, 3, 3, 1, 1, 2, 2),
+                        conv(1, 8, 9, 9, 8, 3, 3, 2, 2, 1, 1, 2, 2), conv(1, 8, 9, 9, 8, 3, 3, 3, 3),
+                        conv(1, 8, 9, 9, 8, 5, 5, 5, 5), conv(1, 8, 9, 9, 8, 3, 5, 1, 2)}) {
     CHECK(kc::conv2d_forward_winograd_workspace_bytes(d) == 0);
     CHECK(kc::conv2d_forward_winograd(p, p, p, nullptr, d, p, 1 << 18, s) == cudaErrorInvalidValue);
     CHECK(kc::conv2d_backward_data_winograd(p, p, p, d, p, 1 << 18, s) == cudaErrorInvalidValue);
@@ -368,6 +403,7 @@ TEST_CASE("cuda conv: Winograd where it pays, through the automatic entry points
       {"vgg19 conv2_1 batch 2 @64", conv(2, 64, 32, 32, 128, 3, 3, 1, 1)},
       {"vgg19 conv3_1 batch 2 @128", conv(2, 128, 32, 32, 256, 3, 3, 1, 1)},
       {"nin conv3 @512 (64 tiles)", conv(1, 256, 31, 31, 384, 3, 3, 1, 1)},
+      {"nin conv2 @224 (5x5, 196 tiles)", conv(1, 96, 27, 27, 256, 5, 5, 2, 2)},
   };
   // Too few tiles (VGG conv5_1 at 224 px: 16) or channels (conv1_1): implicit GEMM.
   kc::detail::WinogradShape few;

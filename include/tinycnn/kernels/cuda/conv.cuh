@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 
 #include "tinycnn/kernels/cuda/gemm.cuh"
 #include "tinycnn/kernels/cuda/gemm_tile.cuh"
@@ -447,6 +448,26 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
                   ImageColumns{p.hw, p.chw}, 1.f, 0.f, nullptr);
 }
 
+// Stages the weights of output channels [k0, k0 + kn) and input channels [c0, c0 + CT) as
+// sw[kk][r*S + s][CT] (zeros past C): one (kk, tap) pair per thread and step, its CT channels
+// read as CT coalesced loads (consecutive threads take consecutive taps) and stored as CT/4
+// 16-byte stores; one division per pair.
+template <int CT>
+__device__ __forceinline__ void stage_direct_filter(float* sw, const float* __restrict__ w, int k0,
+                                                    int kn, int c0, const ConvParams& p) {
+  for (int i = int(threadIdx.x); i < kn * p.rs; i += int(blockDim.x)) {
+    const int kk = i / p.rs, rs = i - kk * p.rs;
+    const float* src = w + (std::int64_t(k0 + kk) * p.c + c0) * p.rs + rs;
+    float v[CT];
+#pragma unroll
+    for (int c = 0; c < CT; ++c) v[c] = c0 + c < p.c ? __ldg(src + std::int64_t(c) * p.rs) : 0.f;
+#pragma unroll
+    for (int c = 0; c < CT; c += 4)
+      *reinterpret_cast<float4*>(sw + std::int64_t(i) * CT + c) =
+          make_float4(v[c], v[c + 1], v[c + 2], v[c + 3]);
+  }
+}
+
 // Backward data for few input channels (C <= 8), where a GEMM tile over channels would be mostly
 // padding. One thread per input pixel (n, h, w) and group of CT channels (blockIdx.y); pixels of a
 // row are numbered phase-major (w = j*stride_w + w mod stride_w), so a warp shares its stride
@@ -482,10 +503,7 @@ __global__ void __launch_bounds__(256, 4)
   for (int k0 = 0; k0 < p.k; k0 += k_chunk) {
     const int kn = p.k - k0 < k_chunk ? p.k - k0 : k_chunk;
     __syncthreads();  // the previous chunk's weights are no longer read
-    for (int i = int(threadIdx.x); i < kn * taps; i += int(blockDim.x)) {
-      const int kk = i / taps, rem = i - kk * taps, rs = rem / CT, c = rem - rs * CT;
-      sw[i] = c0 + c < p.c ? w[(std::int64_t(k0 + kk) * p.c + c0 + c) * p.rs + rs] : 0.f;
-    }
+    stage_direct_filter<CT>(sw, w, k0, kn, c0, p);
     __syncthreads();
     if (!ok) continue;
     for (int r = 0; r < p.r; ++r) {
@@ -522,6 +540,99 @@ __global__ void __launch_bounds__(256, 4)
 #pragma unroll
   for (int c = 0; c < CT; ++c)
     if (c0 + c < p.c) out[std::int64_t(c0 + c) * p.hw] = acc[c];
+}
+
+// The direct kernel blocked over J pixels of one stride phase in a row (undilated layers whose
+// filter has at most kBlockedTaps taps per phase along a row, e.g. 11x11 stride 4 or 3x3 stride
+// 1). Pixel t of a thread is column (j0 + t) * stride_w + phase; for the row's taps
+// s = s0 + i * stride_w it reads dy column base - i + t, so the J pixels and the <= NS taps share
+// one window of NS + J - 1 dy values per (filter row, output channel): NS + J - 1 loads for
+// NS * J * CT multiply-adds instead of NS * J loads. Threads of a row are numbered phase-major
+// (groups of J pixels within a phase), so a warp shares its phase and its taps.
+template <int CT, int J, int NS>
+__global__ void __launch_bounds__(256, CT * J > 16 ? 2 : 3)  // 8 x 4 accumulators: 2 blocks
+    conv2d_backward_data_direct_blocked_kernel(float* __restrict__ dx, const float* __restrict__ dy,
+                                               const float* __restrict__ w, int k_chunk,
+                                               int groups, const __grid_constant__ ConvParams p) {
+  extern __shared__ float4 smem_wb4[];  // k_chunk * R * S * CT floats
+  float* sw = reinterpret_cast<float*>(smem_wb4);
+  const int c0 = int(blockIdx.y) * CT;
+  // N*H*stride_w*groups < 2^31 (checked at launch): 32-bit index arithmetic.
+  const unsigned idx = blockIdx.x * blockDim.x + threadIdx.x;
+  const unsigned per_row = unsigned(groups) * unsigned(p.stride_w);
+  const unsigned rows = unsigned(p.n) * unsigned(p.h);
+  const unsigned row = idx / per_row;
+  const int u = int(idx - row * per_row);
+  const int phase = u / groups, j0 = (u - phase * groups) * J;
+  const int w0 = j0 * p.stride_w + phase;
+  const bool ok = row < rows && w0 < p.w;
+  const int n = ok ? int(row / unsigned(p.h)) : 0;
+  const int h = ok ? int(row) - n * p.h : 0;
+  const float* dyn = dy + std::int64_t(n) * p.kpq;
+  const int hp = h + p.pad_h, wp = w0 + p.pad_w;
+  const int s0 = wp - int(p.div_stride_w.div(unsigned(wp))) * p.stride_w;
+  const int ns = s0 < p.s ? (p.s - s0 + p.stride_w - 1) / p.stride_w : 0;  // <= NS
+  const int base = (wp - s0) / p.stride_w;  // dy column of tap s0 for pixel 0
+  const int first = base - (NS - 1);        // dy column of window entry 0
+  unsigned inside = 0;                      // window entries inside [0, Q)
+#pragma unroll
+  for (int v = 0; v < NS + J - 1; ++v)
+    if (first + v >= 0 && first + v < p.q) inside |= 1u << v;
+  const int r0 = hp - int(p.div_stride_h.div(unsigned(hp))) * p.stride_h;
+  const int taps = p.rs * CT;
+  float acc[J][CT];
+#pragma unroll
+  for (int t = 0; t < J; ++t)
+#pragma unroll
+    for (int c = 0; c < CT; ++c) acc[t][c] = 0.f;
+  for (int k0 = 0; k0 < p.k; k0 += k_chunk) {
+    const int kn = p.k - k0 < k_chunk ? p.k - k0 : k_chunk;
+    __syncthreads();  // the previous chunk's weights are no longer read
+    stage_direct_filter<CT>(sw, w, k0, kn, c0, p);
+    __syncthreads();
+    if (!ok || ns == 0) continue;
+    for (int r = r0; r < p.r; r += p.stride_h) {
+      const int oh = (hp - r) / p.stride_h;  // exact: r = hp mod stride_h
+      if (oh < 0) break;                     // decreases with r
+      if (oh >= p.p) continue;
+      const float* src = dyn + std::int64_t(k0) * p.pq + std::int64_t(oh) * p.q + first;
+      const float* tap = sw + (r * p.s + s0) * CT;
+#pragma unroll 2
+      for (int kk = 0; kk < kn; ++kk) {
+        float win[NS + J - 1];
+#pragma unroll
+        for (int v = 0; v < NS + J - 1; ++v) win[v] = (inside >> v) & 1u ? __ldg(src + v) : 0.f;
+        src += p.pq;
+        const float* wt = tap + kk * taps;
+#pragma unroll
+        for (int i = 0; i < NS; ++i) {
+          if (i >= ns) break;
+#pragma unroll
+          for (int c = 0; c < CT; c += 4) {
+            const float4 q4 = *reinterpret_cast<const float4*>(wt + i * p.stride_w * CT + c);
+#pragma unroll
+            for (int t = 0; t < J; ++t) {
+              const float v = win[NS - 1 - i + t];
+              acc[t][c] = fmaf(q4.x, v, acc[t][c]);
+              acc[t][c + 1] = fmaf(q4.y, v, acc[t][c + 1]);
+              acc[t][c + 2] = fmaf(q4.z, v, acc[t][c + 2]);
+              acc[t][c + 3] = fmaf(q4.w, v, acc[t][c + 3]);
+            }
+          }
+        }
+      }
+    }
+  }
+  if (!ok) return;
+  float* out = dx + std::int64_t(n) * p.chw + std::int64_t(h) * p.w;
+#pragma unroll
+  for (int t = 0; t < J; ++t) {
+    const int wc = w0 + t * p.stride_w;
+    if (wc >= p.w) break;
+#pragma unroll
+    for (int c = 0; c < CT; ++c)
+      if (c0 + c < p.c) out[std::int64_t(c0 + c) * p.hw + wc] = acc[t][c];
+  }
 }
 
 // out(K, C*R*S) = dy(K, N*P*Q) * im2col^T over the reduction slice [z*chunk, min((z+1)*chunk, NPQ))
@@ -697,10 +808,57 @@ inline bool use_direct_backward_data(const ConvParams& p) {
          p.n * p.h * row_len <= 0x7fffffff - 255;
 }
 
+// The blocked direct kernel: J = 4 (or 2) pixels per thread when that still leaves a block of 256
+// threads per SM of a 132-SM GPU; 0 = the plain kernel.
+constexpr int kBlockedTaps = 3;
+
+// TINYCNN_CONV_DIRECT_PIXELS = 0, 2 or 4 fixes the choice where the blocked kernel can run (for
+// measuring); unset: by the thread count.
+inline int direct_pixels_override() {
+  static const int v = [] {
+    const char* e = std::getenv("TINYCNN_CONV_DIRECT_PIXELS");
+    if (!e) return -1;
+    const int n = std::atoi(e);
+    return n == 0 || n == 2 || n == 4 ? n : -1;
+  }();
+  return v;
+}
+
+inline int direct_blocked_pixels(const ConvParams& p) {
+  if (p.dil_h != 1 || p.dil_w != 1 || (p.s + p.stride_w - 1) / p.stride_w > kBlockedTaps) return 0;
+  const std::int64_t per_phase = (std::int64_t(p.w) + p.stride_w - 1) / p.stride_w;
+  auto threads = [&](int j) { return p.n * p.h * p.stride_w * ((per_phase + j - 1) / j); };
+  if (threads(2) > 0x7fffffff - 255) return 0;
+  if (direct_pixels_override() >= 0) return direct_pixels_override();
+  constexpr std::int64_t kEnough = 132 * 256;  // a block of 256 per SM
+  if (threads(4) >= kEnough) return 4;
+  if (threads(2) >= kEnough) return 2;
+  return 0;
+}
+
+template <int CT, int J>
+inline void launch_direct_blocked(float* dx, const float* dy, const float* w, int k_chunk,
+                                  const ConvParams& p, std::size_t smem, cudaStream_t stream) {
+  const std::int64_t per_phase = (std::int64_t(p.w) + p.stride_w - 1) / p.stride_w;
+  const int groups = int((per_phase + J - 1) / J);
+  const std::int64_t threads = p.n * p.h * p.stride_w * groups;
+  const dim3 grid(unsigned((threads + 255) / 256), unsigned((p.c + CT - 1) / CT));
+  conv2d_backward_data_direct_blocked_kernel<CT, J, kBlockedTaps>
+      <<<grid, 256, smem, stream>>>(dx, dy, w, k_chunk, groups, p);
+}
+
 inline cudaError_t launch_conv2d_backward_data_direct(float* dx, const float* dy, const float* w,
                                                       const ConvParams& p, cudaStream_t stream) {
   const int ct = direct_group(p);
   const int k_chunk = std::min(p.k, kDirectSmemFloats / (p.rs * ct));
+  const std::size_t smem_blocked = std::size_t(k_chunk) * p.rs * ct * sizeof(float);
+  switch (direct_blocked_pixels(p) * 10 + ct) {
+    case 44: launch_direct_blocked<4, 4>(dx, dy, w, k_chunk, p, smem_blocked, stream); return cudaGetLastError();
+    case 48: launch_direct_blocked<8, 4>(dx, dy, w, k_chunk, p, smem_blocked, stream); return cudaGetLastError();
+    case 24: launch_direct_blocked<4, 2>(dx, dy, w, k_chunk, p, smem_blocked, stream); return cudaGetLastError();
+    case 28: launch_direct_blocked<8, 2>(dx, dy, w, k_chunk, p, smem_blocked, stream); return cudaGetLastError();
+    default: break;
+  }
   const std::int64_t row_len = (std::int64_t(p.w) + p.stride_w - 1) / p.stride_w * p.stride_w;
   const std::int64_t blocks = (p.n * p.h * row_len + 255) / 256;
   const dim3 grid(unsigned(blocks), unsigned((p.c + ct - 1) / ct));
@@ -802,10 +960,11 @@ inline std::size_t conv2d_forward_workspace_bytes(const Conv2dDesc& d) {
 }
 
 // y = conv(x, w) + bias (bias may be null): x (N,C,H,W), w (K,C,R,S), y (N,K,P,Q), contiguous.
-// 1x1 stride-1 unpadded filters run as one GEMM per image; 3x3 stride-1 layers with enough
-// channels and pixels by Winograd F(4x4, 3x3) (winograd.cuh; TINYCNN_CONV_WINOGRAD=0 turns it off,
-// =1 uses it wherever it can run); everything else as implicit GEMM, with the reduction C*R*S
-// split over slices when the output has too few tiles to fill the GPU.
+// 1x1 stride-1 unpadded filters run as one GEMM per image; 3x3 and 5x5 stride-1 layers with
+// enough channels and pixels by Winograd F(4x4, 3x3) / F(2x2, 5x5) (winograd.cuh;
+// TINYCNN_CONV_WINOGRAD=0 turns it off, =1 uses it wherever it can run); everything else as
+// implicit GEMM, with the reduction C*R*S split over slices when the output has too few tiles to
+// fill the GPU.
 // workspace must hold conv2d_forward_workspace_bytes(d) bytes (16-byte aligned; may be null when
 // that is 0). Deterministic: partial sums are added in a fixed order. Returns
 // cudaErrorInvalidValue for an impossible descriptor, null pointers or too small a workspace;
@@ -858,7 +1017,7 @@ inline std::size_t conv2d_backward_data_workspace_bytes(const Conv2dDesc& d) {
 
 // dx = gradient of the forward's output with respect to x, given dy (N,K,P,Q); overwrites dx.
 // Few input channels (C <= 8) run on a direct kernel that skips the taps a stride leaves empty;
-// 3x3 stride-1 layers as in forward by Winograd on the turned filter; otherwise implicit GEMM,
+// 3x3 and 5x5 stride-1 layers as in forward by Winograd on the turned filter; otherwise implicit GEMM,
 // split over K*R*S like forward. workspace must hold
 // conv2d_backward_data_workspace_bytes(d) bytes (16-byte aligned; may be null when that is 0);
 // deterministic.

@@ -1,17 +1,21 @@
-// 3x3 stride-1 convolution by Winograd's F(4x4, 3x3) (transforms in tinycnn/kernels/winograd.hpp),
-// forward and backward data, fp32. Not fused: per pass of output tiles
+// 3x3 and 5x5 stride-1 convolution by Winograd's F(4x4, 3x3) and F(2x2, 5x5) on 6x6 blocks
+// (transforms in tinycnn/kernels/winograd.hpp), forward and backward data, fp32. Not fused: per
+// pass of output tiles
 //   1. the filter, transformed once per call: U[e] (Cout x Cin), e = 0..35;
 //   2. the input blocks: V[e] (Cin x tiles), one thread per (channel, 6x6 block);
 //   3. 36 independent products M[e] = U[e] V[e] on the tiled GEMM (gemm.cuh), one batched launch;
-//   4. the output blocks: y = A^T M A (+ bias), one thread per (channel, 4x4 block).
-// Against implicit GEMM this does 4x fewer multiply-adds (36 per 16 outputs and channel instead of
-// 144) at the price of moving V and M through memory: 2 x 36/16 floats per input and output pixel
-// and channel, which is what bounds the layers with few channels. Backward data of a 3x3 stride-1
-// layer is the forward correlation of dy with the filter turned by 180 degrees and its channel
-// axes swapped, padded by 2 - pad; only the filter transform differs.
+//   4. the output blocks: y = A^T M A (+ bias), one thread per (channel, m x m block).
+// Against implicit GEMM, F(4x4, 3x3) does 4x fewer multiply-adds (36 per 16 outputs and channel
+// instead of 144) and F(2x2, 5x5) 2.8x (36 per 4 instead of 100), at the price of moving V and M
+// through memory: 2 x 36/m^2 floats per input and output pixel and channel, which is what bounds
+// the layers with few channels. Backward data of a stride-1 layer is the forward correlation of
+// dy with the filter turned by 180 degrees and its channel axes swapped, padded by R - 1 - pad;
+// only the filter transform differs.
 //
 // Tiles are processed in passes of at most `chunk` tiles so that the workspace stays within
 // kWinogradMaxWorkspace (an 8K frame has 2 million 4x4 tiles).
+// Winograd's fp32 rounding is larger than a direct sum's: about 1e-6 of the result's norm for
+// F(4x4, 3x3) over 512 channels and 3e-6 for F(2x2, 5x5) over 96 (direct: ~3e-7).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -32,9 +36,10 @@ namespace detail {
 
 inline constexpr std::int64_t kWinogradMaxWorkspace = std::int64_t(256) << 20;
 
-// One 3x3 stride-1 correlation as the kernels see it: in (n, cin, hin, win) -> out (n, cout, hout,
-// wout), input block origin at (4*th - pad_h, 4*tw - pad_w).
+// One RxR stride-1 correlation as the kernels see it: in (n, cin, hin, win) -> out (n, cout, hout,
+// wout), output blocks of m x m (m = 7 - R), input block origin at (m*th - pad_h, m*tw - pad_w).
 struct WinogradShape {
+  int r = 3, m = 4;
   int cin = 0, cout = 0, hin = 0, win = 0, hout = 0, wout = 0, pad_h = 0, pad_w = 0;
   int tiles_h = 0, tiles_w = 0;
   std::int64_t n = 0, tiles = 0;  // tiles = n * tiles_h * tiles_w
@@ -43,20 +48,23 @@ struct WinogradShape {
   std::size_t workspace_bytes = 0;
 };
 
-// False when the layer is not a 3x3 stride-1 undilated one with padding at most 2 (backward data
-// pads by 2 - pad), or its sizes do not fit the kernels' 32-bit indices.
-inline bool make_winograd_shape(std::int64_t n, std::int64_t cin, std::int64_t cout,
+// False when the sizes do not fit the kernels' 32-bit indices, or the padding exceeds R - 1
+// (backward data pads by R - 1 - pad).
+inline bool make_winograd_shape(int r, std::int64_t n, std::int64_t cin, std::int64_t cout,
                                 std::int64_t hin, std::int64_t win, std::int64_t hout,
                                 std::int64_t wout, std::int64_t pad_h, std::int64_t pad_w,
                                 std::size_t max_workspace, WinogradShape& s) {
   if (n < 1 || cin < 1 || cout < 1 || hout < 1 || wout < 1) return false;
-  if (cin > 65535 || cout > 65535 || pad_h < 0 || pad_w < 0 || pad_h > 2 || pad_w > 2) return false;
+  if (r != 3 && r != 5) return false;
+  if (cin > 65535 || cout > 65535 || pad_h < 0 || pad_w < 0 || pad_h > r - 1 || pad_w > r - 1)
+    return false;
   if (hin * win > 0x7fffffff || hout * wout > 0x7fffffff || hout + 8 > 0x7fffffff ||
       wout + 8 > 0x7fffffff)
     return false;
+  s.r = r, s.m = 7 - r;
   s.n = n, s.cin = int(cin), s.cout = int(cout), s.hin = int(hin), s.win = int(win);
   s.hout = int(hout), s.wout = int(wout), s.pad_h = int(pad_h), s.pad_w = int(pad_w);
-  s.tiles_h = int((hout + 3) / 4), s.tiles_w = int((wout + 3) / 4);
+  s.tiles_h = int((hout + s.m - 1) / s.m), s.tiles_w = int((wout + s.m - 1) / s.m);
   s.tiles = n * s.tiles_h * s.tiles_w;
   const std::int64_t per_tile = std::int64_t(winograd::kElems) * (cin + cout) * 4;
   s.filter_floats = std::size_t((winograd::kElems * cin * cout + 63) / 64 * 64);
@@ -73,22 +81,22 @@ inline bool make_winograd_shape(std::int64_t n, std::int64_t cin, std::int64_t c
   return true;
 }
 
-// U[e][o][i] = (G g G^T)[e] for the 3x3 filter g that maps input channel i to output channel o.
+// U[e][o][i] = (G g G^T)[e] for the RxR filter g that maps input channel i to output channel o.
 // Forward: g = w[o][i]. Turned (backward data, o = C, i = K): g = w[i][o] rotated by 180 degrees.
-template <bool Turned>
+template <int R, bool Turned>
 __global__ void __launch_bounds__(256)
     winograd_filter_kernel(float* __restrict__ u, const float* __restrict__ w, int cout, int cin) {
   const std::int64_t idx = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   const std::int64_t count = std::int64_t(cout) * cin;
   if (idx >= count) return;
   const int o = int(idx / cin), i = int(idx % cin);
-  // Forward reads w[o][i]; turned reads w[i][o] (w is K x C x 3 x 3 with K = cin, C = cout).
-  const float* src = w + (Turned ? std::int64_t(i) * cout + o : idx) * 9;
-  float g[9];
+  // Forward reads w[o][i]; turned reads w[i][o] (w is K x C x R x R with K = cin, C = cout).
+  const float* src = w + (Turned ? std::int64_t(i) * cout + o : idx) * (R * R);
+  float g[R * R];
 #pragma unroll
-  for (int t = 0; t < 9; ++t) g[t] = __ldg(src + (Turned ? 8 - t : t));
+  for (int t = 0; t < R * R; ++t) g[t] = __ldg(src + (Turned ? R * R - 1 - t : t));
   float v[winograd::kElems];
-  winograd::filter_2d(g, v);
+  winograd::filter_2d<R>(g, v);
 #pragma unroll
   for (int e = 0; e < winograd::kElems; ++e) u[e * count + idx] = v[e];
 }
@@ -116,7 +124,7 @@ __global__ void __launch_bounds__(256)
   const int c = int(blockIdx.y);
   const TileCoord tc = tile_coord(t0 + j, s);
   const float* img = x + (tc.n * s.cin + c) * (std::int64_t(s.hin) * s.win);
-  const int h0 = tc.th * 4 - s.pad_h, w0 = tc.tw * 4 - s.pad_w;
+  const int h0 = tc.th * s.m - s.pad_h, w0 = tc.tw * s.m - s.pad_w;
   float d[winograd::kElems];
 #pragma unroll
   for (int r = 0; r < 6; ++r) {
@@ -137,8 +145,9 @@ __global__ void __launch_bounds__(256)
 }
 
 // y block of output channel o (blockIdx.y) and tile t0 + j = A^T M A + bias[o], clipped to the
-// output; rows go out as one 16-byte store when wout % 4 == 0 and y is 16-byte aligned (Vec).
-template <bool Vec>
+// output; a block's row goes out as one 16-byte (m = 4) or 8-byte (m = 2) store when wout % m == 0
+// and y is 16-byte aligned (Vec).
+template <int R, bool Vec>
 __global__ void __launch_bounds__(256)
     winograd_output_kernel(float* __restrict__ y, const float* __restrict__ m,
                            const float* __restrict__ bias, const WinogradShape s, std::int64_t t0,
@@ -151,24 +160,27 @@ __global__ void __launch_bounds__(256)
   float mm[winograd::kElems];
 #pragma unroll
   for (int e = 0; e < winograd::kElems; ++e) mm[e] = src[e * plane];
-  float out[16];
-  winograd::output_2d(mm, out);
+  constexpr int M = winograd::kOutput<R>;
+  float out[M * M];
+  winograd::output_2d<R>(mm, out);
   const float b = bias ? __ldg(bias + o) : 0.f;
   const TileCoord tc = tile_coord(t0 + j, s);
   float* img = y + (tc.n * s.cout + o) * (std::int64_t(s.hout) * s.wout);
-  const int h0 = tc.th * 4, w0 = tc.tw * 4;
+  const int h0 = tc.th * M, w0 = tc.tw * M;
 #pragma unroll
-  for (int r = 0; r < 4; ++r) {
+  for (int r = 0; r < M; ++r) {
     const int h = h0 + r;
     if (h >= s.hout) break;
     float* row = img + std::int64_t(h) * s.wout + w0;
-    if (Vec) {  // wout % 4 == 0: the whole row of the block is inside
+    if constexpr (Vec && M == 4) {  // wout % 4 == 0: the whole row of the block is inside
       *reinterpret_cast<float4*>(row) =
           make_float4(out[4 * r] + b, out[4 * r + 1] + b, out[4 * r + 2] + b, out[4 * r + 3] + b);
+    } else if constexpr (Vec && M == 2) {
+      *reinterpret_cast<float2*>(row) = make_float2(out[2 * r] + b, out[2 * r + 1] + b);
     } else {
 #pragma unroll
-      for (int q = 0; q < 4; ++q)
-        if (w0 + q < s.wout) row[q] = out[4 * r + q] + b;
+      for (int q = 0; q < M; ++q)
+        if (w0 + q < s.wout) row[q] = out[M * r + q] + b;
     }
   }
 }
@@ -180,7 +192,7 @@ inline cudaError_t winograd_run(float* out, const float* in, const float* bias,
   float* v = workspace + s.filter_floats;
   float* m = v + std::size_t(winograd::kElems) * s.cin * s.chunk;
   const int ld = int(s.chunk);
-  const bool vec_out = s.wout % 4 == 0 && aligned16(out);
+  const bool vec_out = s.wout % s.m == 0 && aligned16(out);
   for (std::int64_t t0 = 0; t0 < s.tiles; t0 += s.chunk) {
     const int count = int(s.tiles - t0 < s.chunk ? s.tiles - t0 : s.chunk);
     const unsigned blocks = unsigned((count + 255) / 256);
@@ -197,12 +209,15 @@ inline cudaError_t winograd_run(float* out, const float* in, const float* bias,
     g.stride_c = std::int64_t(s.cout) * ld;
     e = gemm_tiled_with_bias(m, u, v, g, 1.f, 0.f, nullptr, stream);
     if (e != cudaSuccess) return e;
-    if (vec_out)
-      winograd_output_kernel<true><<<dim3(blocks, unsigned(s.cout)), 256, 0, stream>>>(
-          out, m, bias, s, t0, count, ld);
+    const dim3 grid(blocks, unsigned(s.cout));
+    if (s.r == 3 && vec_out)
+      winograd_output_kernel<3, true><<<grid, 256, 0, stream>>>(out, m, bias, s, t0, count, ld);
+    else if (s.r == 3)
+      winograd_output_kernel<3, false><<<grid, 256, 0, stream>>>(out, m, bias, s, t0, count, ld);
+    else if (vec_out)
+      winograd_output_kernel<5, true><<<grid, 256, 0, stream>>>(out, m, bias, s, t0, count, ld);
     else
-      winograd_output_kernel<false><<<dim3(blocks, unsigned(s.cout)), 256, 0, stream>>>(
-          out, m, bias, s, t0, count, ld);
+      winograd_output_kernel<5, false><<<grid, 256, 0, stream>>>(out, m, bias, s, t0, count, ld);
     e = cudaGetLastError();
     if (e != cudaSuccess) return e;
   }
@@ -210,30 +225,33 @@ inline cudaError_t winograd_run(float* out, const float* in, const float* bias,
 }
 
 template <bool Turned>
-inline cudaError_t winograd_transform_filter(float* u, const float* w, int cout, int cin,
+inline cudaError_t winograd_transform_filter(float* u, const float* w, const WinogradShape& s,
                                              cudaStream_t stream) {
-  const std::int64_t count = std::int64_t(cout) * cin;
-  winograd_filter_kernel<Turned>
-      <<<unsigned((count + 255) / 256), 256, 0, stream>>>(u, w, cout, cin);
+  const std::int64_t count = std::int64_t(s.cout) * s.cin;
+  const unsigned blocks = unsigned((count + 255) / 256);
+  if (s.r == 3)
+    winograd_filter_kernel<3, Turned><<<blocks, 256, 0, stream>>>(u, w, s.cout, s.cin);
+  else
+    winograd_filter_kernel<5, Turned><<<blocks, 256, 0, stream>>>(u, w, s.cout, s.cin);
   return cudaGetLastError();
 }
 
 inline bool is_winograd_layer(const Conv2dDesc& d) {
-  return d.r == 3 && d.s == 3 && d.stride_h == 1 && d.stride_w == 1 && d.dilation_h == 1 &&
-         d.dilation_w == 1 && d.pad_h <= 2 && d.pad_w <= 2;
+  return d.r == d.s && (d.r == 3 || d.r == 5) && d.stride_h == 1 && d.stride_w == 1 &&
+         d.dilation_h == 1 && d.dilation_w == 1 && d.pad_h < d.r && d.pad_w < d.r;
 }
 
 inline bool winograd_forward_shape(const Conv2dDesc& d, WinogradShape& s,
                                    std::size_t max_workspace = kWinogradMaxWorkspace) {
-  return is_winograd_layer(d) && make_winograd_shape(d.n, d.c, d.k, d.h, d.w, d.p(), d.q(),
-                                                     d.pad_h, d.pad_w, max_workspace, s);
+  return is_winograd_layer(d) && make_winograd_shape(int(d.r), d.n, d.c, d.k, d.h, d.w, d.p(),
+                                                     d.q(), d.pad_h, d.pad_w, max_workspace, s);
 }
 
 inline bool winograd_backward_data_shape(const Conv2dDesc& d, WinogradShape& s,
                                          std::size_t max_workspace = kWinogradMaxWorkspace) {
   return is_winograd_layer(d) && d.p() >= 1 && d.q() >= 1 &&
-         make_winograd_shape(d.n, d.k, d.c, d.p(), d.q(), d.h, d.w, 2 - d.pad_h, 2 - d.pad_w,
-                             max_workspace, s);
+         make_winograd_shape(int(d.r), d.n, d.k, d.c, d.p(), d.q(), d.h, d.w,
+                             d.r - 1 - d.pad_h, d.r - 1 - d.pad_w, max_workspace, s);
 }
 
 // TINYCNN_CONV_WINOGRAD: "0" never, "1" for every layer it can run; unset or anything else: the
@@ -250,10 +268,11 @@ inline int winograd_mode() {
 
 // Where Winograd beats implicit GEMM (H200, cuda_conv_bench with TINYCNN_CONV_WINOGRAD=0 and =1,
 // docs/performance.md): enough channels on both sides for the 36 products to be real matrix
-// products (VGG conv1_1, C = 3, runs 0.4x), and at least 64 tiles, i.e. a 32x32 output: below
-// that, transforming the filter (36 * C * K floats, written and read per call) and GEMM tiles
-// mostly empty along the tiles cost more than the multiplications saved (VGG conv5_1 at 14x14:
-// 0.5x; conv4_x at 28x28, 49 tiles: 0.9-1.3x; NIN conv3 at 31x31, 64 tiles: 1.8x).
+// products (VGG conv1_1, C = 3, runs 0.4x), and at least 64 tiles, i.e. a 32x32 output for 3x3
+// (16x16 for 5x5): below that, transforming the filter (36 * C * K floats, written and read per
+// call) and GEMM tiles mostly empty along the tiles cost more than the multiplications saved (VGG
+// conv5_1 at 14x14: 0.5x; conv4_x at 28x28, 49 tiles: 0.9-1.3x; NIN conv3 at 31x31, 64 tiles:
+// 1.8x; NIN conv2, 5x5 at 27x27: 1.2x forward, 1.5x backward data).
 inline bool winograd_pays(const WinogradShape& s) {
   return s.cin >= 32 && s.cout >= 32 && s.tiles >= 64;
 }
@@ -265,8 +284,8 @@ inline bool use_winograd(const WinogradShape& s) {
 
 }  // namespace detail
 
-// Bytes of workspace conv2d_forward_winograd needs for d; 0 when d is not a 3x3 stride-1
-// undilated layer with padding at most 2 (or is empty). max_workspace bounds it (the tiles then go
+// Bytes of workspace conv2d_forward_winograd needs for d; 0 when d is not a 3x3 or 5x5 stride-1
+// undilated layer with padding below the filter size (or is empty). max_workspace bounds it (the tiles then go
 // in several passes; at least one pass of 128 tiles).
 inline std::size_t conv2d_forward_winograd_workspace_bytes(
     const Conv2dDesc& d, std::size_t max_workspace = detail::kWinogradMaxWorkspace) {
@@ -280,8 +299,8 @@ inline std::size_t conv2d_backward_data_winograd_workspace_bytes(
   return detail::winograd_backward_data_shape(d, s, max_workspace) ? s.workspace_bytes : 0;
 }
 
-// y = conv(x, w) + bias (bias may be null) by F(4x4, 3x3), for 3x3 stride-1 undilated layers with
-// padding at most 2; cudaErrorInvalidValue for any other layer, null pointers or a workspace
+// y = conv(x, w) + bias (bias may be null) by F(4x4, 3x3) or F(2x2, 5x5), for 3x3 and 5x5 stride-1
+// undilated layers with padding below the filter size; cudaErrorInvalidValue for any other layer, null pointers or a workspace
 // smaller than conv2d_forward_winograd_workspace_bytes(d) (16-byte aligned). Deterministic.
 inline cudaError_t conv2d_forward_winograd(float* y, const float* x, const float* w,
                                            const float* bias, const Conv2dDesc& d,
@@ -293,13 +312,12 @@ inline cudaError_t conv2d_forward_winograd(float* y, const float* x, const float
   if (!y || !x || !w || !workspace || workspace_bytes < s.workspace_bytes)
     return cudaErrorInvalidValue;
   float* ws = static_cast<float*>(workspace);
-  const cudaError_t e = detail::winograd_transform_filter<false>(ws, w, s.cout, s.cin, stream);
+  const cudaError_t e = detail::winograd_transform_filter<false>(ws, w, s, stream);
   if (e != cudaSuccess) return e;
   return detail::winograd_run(y, x, bias, s, ws, stream);
 }
 
-// dx from dy for a 3x3 stride-1 undilated layer with padding at most 2, by F(4x4, 3x3) on the
-// turned filter; overwrites dx. Same contract as conv2d_forward_winograd (max_workspace as given to
+// dx from dy for the same layers, by Winograd on the turned filter; overwrites dx. Same contract as conv2d_forward_winograd (max_workspace as given to
 // the workspace query).
 inline cudaError_t conv2d_backward_data_winograd(float* dx, const float* dy, const float* w,
                                                  const Conv2dDesc& d, void* workspace,
@@ -310,7 +328,7 @@ inline cudaError_t conv2d_backward_data_winograd(float* dx, const float* dy, con
   if (!dx || !dy || !w || !workspace || workspace_bytes < s.workspace_bytes)
     return cudaErrorInvalidValue;
   float* ws = static_cast<float*>(workspace);
-  const cudaError_t e = detail::winograd_transform_filter<true>(ws, w, s.cout, s.cin, stream);
+  const cudaError_t e = detail::winograd_transform_filter<true>(ws, w, s, stream);
   if (e != cudaSuccess) return e;
   return detail::winograd_run(dx, dy, nullptr, s, ws, stream);
 }

@@ -115,7 +115,9 @@ __device__ __forceinline__ TileCoord tile_coord(std::int64_t t, const WinogradSh
 
 // V[e][c][j] = (B^T d B)[e] for the 6x6 input block of channel c (blockIdx.y) and tile t0 + j,
 // zeros outside the image. Consecutive threads take consecutive tiles of a row: their blocks
-// overlap by two columns, so a warp's 36 loads fall in 6 rows of 130 floats.
+// overlap by 6 - m columns, so a warp's 36 loads fall in 6 rows of 32 m + 6 - m floats. (A
+// template, like every kernel in a header, so that several translation units may include it.)
+template <int R>
 __global__ void __launch_bounds__(256)
     winograd_input_kernel(float* __restrict__ v, const float* __restrict__ x, const WinogradShape s,
                           std::int64_t t0, int count, int ld) {
@@ -124,7 +126,8 @@ __global__ void __launch_bounds__(256)
   const int c = int(blockIdx.y);
   const TileCoord tc = tile_coord(t0 + j, s);
   const float* img = x + (tc.n * s.cin + c) * (std::int64_t(s.hin) * s.win);
-  const int h0 = tc.th * s.m - s.pad_h, w0 = tc.tw * s.m - s.pad_w;
+  constexpr int M = winograd::kOutput<R>;
+  const int h0 = tc.th * M - s.pad_h, w0 = tc.tw * M - s.pad_w;
   float d[winograd::kElems];
 #pragma unroll
   for (int r = 0; r < 6; ++r) {
@@ -196,8 +199,12 @@ inline cudaError_t winograd_run(float* out, const float* in, const float* bias,
   for (std::int64_t t0 = 0; t0 < s.tiles; t0 += s.chunk) {
     const int count = int(s.tiles - t0 < s.chunk ? s.tiles - t0 : s.chunk);
     const unsigned blocks = unsigned((count + 255) / 256);
-    winograd_input_kernel<<<dim3(blocks, unsigned(s.cin)), 256, 0, stream>>>(v, in, s, t0, count,
-                                                                              ld);
+    if (s.r == 3)
+      winograd_input_kernel<3><<<dim3(blocks, unsigned(s.cin)), 256, 0, stream>>>(v, in, s, t0,
+                                                                                 count, ld);
+    else
+      winograd_input_kernel<5><<<dim3(blocks, unsigned(s.cin)), 256, 0, stream>>>(v, in, s, t0,
+                                                                                 count, ld);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return e;
     GemmDesc g;

@@ -15,8 +15,8 @@
 
 namespace tinycnn::kernels::winograd {
 
-inline constexpr int kInput = 6;    // input block side (alpha = m + r - 1)
-inline constexpr int kElems = 36;   // transformed elements per block
+inline constexpr int kInput = 6;   // input block side (alpha = m + r - 1)
+inline constexpr int kElems = 36;  // transformed elements per block
 
 // Output block side m of F(m x m, R x R) on 6x6 blocks: 4 for 3x3 filters, 2 for 5x5.
 template <int R>

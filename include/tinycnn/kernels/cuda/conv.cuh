@@ -853,11 +853,20 @@ inline cudaError_t launch_conv2d_backward_data_direct(float* dx, const float* dy
   const int k_chunk = std::min(p.k, kDirectSmemFloats / (p.rs * ct));
   const std::size_t smem_blocked = std::size_t(k_chunk) * p.rs * ct * sizeof(float);
   switch (direct_blocked_pixels(p) * 10 + ct) {
-    case 44: launch_direct_blocked<4, 4>(dx, dy, w, k_chunk, p, smem_blocked, stream); return cudaGetLastError();
-    case 48: launch_direct_blocked<8, 4>(dx, dy, w, k_chunk, p, smem_blocked, stream); return cudaGetLastError();
-    case 24: launch_direct_blocked<4, 2>(dx, dy, w, k_chunk, p, smem_blocked, stream); return cudaGetLastError();
-    case 28: launch_direct_blocked<8, 2>(dx, dy, w, k_chunk, p, smem_blocked, stream); return cudaGetLastError();
-    default: break;
+    case 44:
+      launch_direct_blocked<4, 4>(dx, dy, w, k_chunk, p, smem_blocked, stream);
+      return cudaGetLastError();
+    case 48:
+      launch_direct_blocked<8, 4>(dx, dy, w, k_chunk, p, smem_blocked, stream);
+      return cudaGetLastError();
+    case 24:
+      launch_direct_blocked<4, 2>(dx, dy, w, k_chunk, p, smem_blocked, stream);
+      return cudaGetLastError();
+    case 28:
+      launch_direct_blocked<8, 2>(dx, dy, w, k_chunk, p, smem_blocked, stream);
+      return cudaGetLastError();
+    default:
+      break;
   }
   const std::int64_t row_len = (std::int64_t(p.w) + p.stride_w - 1) / p.stride_w * p.stride_w;
   const std::int64_t blocks = (p.n * p.h * row_len + 255) / 256;
@@ -1017,10 +1026,9 @@ inline std::size_t conv2d_backward_data_workspace_bytes(const Conv2dDesc& d) {
 
 // dx = gradient of the forward's output with respect to x, given dy (N,K,P,Q); overwrites dx.
 // Few input channels (C <= 8) run on a direct kernel that skips the taps a stride leaves empty;
-// 3x3 and 5x5 stride-1 layers as in forward by Winograd on the turned filter; otherwise implicit GEMM,
-// split over K*R*S like forward. workspace must hold
-// conv2d_backward_data_workspace_bytes(d) bytes (16-byte aligned; may be null when that is 0);
-// deterministic.
+// 3x3 and 5x5 stride-1 layers as in forward by Winograd on the turned filter; otherwise implicit
+// GEMM, split over K*R*S like forward. workspace must hold conv2d_backward_data_workspace_bytes(d)
+// bytes (16-byte aligned; may be null when that is 0); deterministic.
 inline cudaError_t conv2d_backward_data_implicit_gemm(float* dx, const float* dy, const float* w,
                                                       const Conv2dDesc& d, void* workspace,
                                                       std::size_t workspace_bytes,

@@ -74,7 +74,8 @@ inline bool make_winograd_shape(int r, std::int64_t n, std::int64_t cin, std::in
   const std::int64_t all = (s.tiles + 127) / 128 * 128;
   s.chunk = chunk < all ? chunk : all;
   // V and M of one pass are indexed in int: 36 * max(cin, cout) * chunk < 2^31.
-  if (std::int64_t(winograd::kElems) * (cin > cout ? cin : cout) * s.chunk > 0x7fffffff) return false;
+  if (std::int64_t(winograd::kElems) * (cin > cout ? cin : cout) * s.chunk > 0x7fffffff)
+    return false;
   s.workspace_bytes =
       (s.filter_floats + std::size_t(winograd::kElems) * std::size_t(cin + cout) * s.chunk) *
       sizeof(float);
@@ -200,11 +201,11 @@ inline cudaError_t winograd_run(float* out, const float* in, const float* bias,
     const int count = int(s.tiles - t0 < s.chunk ? s.tiles - t0 : s.chunk);
     const unsigned blocks = unsigned((count + 255) / 256);
     if (s.r == 3)
-      winograd_input_kernel<3><<<dim3(blocks, unsigned(s.cin)), 256, 0, stream>>>(v, in, s, t0,
-                                                                                 count, ld);
+      winograd_input_kernel<3>
+          <<<dim3(blocks, unsigned(s.cin)), 256, 0, stream>>>(v, in, s, t0, count, ld);
     else
-      winograd_input_kernel<5><<<dim3(blocks, unsigned(s.cin)), 256, 0, stream>>>(v, in, s, t0,
-                                                                                 count, ld);
+      winograd_input_kernel<5>
+          <<<dim3(blocks, unsigned(s.cin)), 256, 0, stream>>>(v, in, s, t0, count, ld);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return e;
     GemmDesc g;
@@ -257,8 +258,8 @@ inline bool winograd_forward_shape(const Conv2dDesc& d, WinogradShape& s,
 inline bool winograd_backward_data_shape(const Conv2dDesc& d, WinogradShape& s,
                                          std::size_t max_workspace = kWinogradMaxWorkspace) {
   return is_winograd_layer(d) && d.p() >= 1 && d.q() >= 1 &&
-         make_winograd_shape(int(d.r), d.n, d.k, d.c, d.p(), d.q(), d.h, d.w,
-                             d.r - 1 - d.pad_h, d.r - 1 - d.pad_w, max_workspace, s);
+         make_winograd_shape(int(d.r), d.n, d.k, d.c, d.p(), d.q(), d.h, d.w, d.r - 1 - d.pad_h,
+                             d.r - 1 - d.pad_w, max_workspace, s);
 }
 
 // TINYCNN_CONV_WINOGRAD: "0" never, "1" for every layer it can run; unset or anything else: the
@@ -292,8 +293,8 @@ inline bool use_winograd(const WinogradShape& s) {
 }  // namespace detail
 
 // Bytes of workspace conv2d_forward_winograd needs for d; 0 when d is not a 3x3 or 5x5 stride-1
-// undilated layer with padding below the filter size (or is empty). max_workspace bounds it (the tiles then go
-// in several passes; at least one pass of 128 tiles).
+// undilated layer with padding below the filter size (or is empty). max_workspace bounds it (the
+// tiles then go in several passes; at least one pass of 128 tiles).
 inline std::size_t conv2d_forward_winograd_workspace_bytes(
     const Conv2dDesc& d, std::size_t max_workspace = detail::kWinogradMaxWorkspace) {
   detail::WinogradShape s;
@@ -307,13 +308,13 @@ inline std::size_t conv2d_backward_data_winograd_workspace_bytes(
 }
 
 // y = conv(x, w) + bias (bias may be null) by F(4x4, 3x3) or F(2x2, 5x5), for 3x3 and 5x5 stride-1
-// undilated layers with padding below the filter size; cudaErrorInvalidValue for any other layer, null pointers or a workspace
-// smaller than conv2d_forward_winograd_workspace_bytes(d) (16-byte aligned). Deterministic.
-inline cudaError_t conv2d_forward_winograd(float* y, const float* x, const float* w,
-                                           const float* bias, const Conv2dDesc& d,
-                                           void* workspace, std::size_t workspace_bytes,
-                                           cudaStream_t stream,
-                                           std::size_t max_workspace = detail::kWinogradMaxWorkspace) {
+// undilated layers with padding below the filter size; cudaErrorInvalidValue for any other layer,
+// null pointers or a workspace smaller than conv2d_forward_winograd_workspace_bytes(d) (16-byte
+// aligned). Deterministic.
+inline cudaError_t conv2d_forward_winograd(
+    float* y, const float* x, const float* w, const float* bias, const Conv2dDesc& d,
+    void* workspace, std::size_t workspace_bytes, cudaStream_t stream,
+    std::size_t max_workspace = detail::kWinogradMaxWorkspace) {
   detail::WinogradShape s;
   if (!detail::winograd_forward_shape(d, s, max_workspace)) return cudaErrorInvalidValue;
   if (!y || !x || !w || !workspace || workspace_bytes < s.workspace_bytes)
@@ -324,12 +325,12 @@ inline cudaError_t conv2d_forward_winograd(float* y, const float* x, const float
   return detail::winograd_run(y, x, bias, s, ws, stream);
 }
 
-// dx from dy for the same layers, by Winograd on the turned filter; overwrites dx. Same contract as conv2d_forward_winograd (max_workspace as given to
-// the workspace query).
-inline cudaError_t conv2d_backward_data_winograd(float* dx, const float* dy, const float* w,
-                                                 const Conv2dDesc& d, void* workspace,
-                                                 std::size_t workspace_bytes, cudaStream_t stream,
-                                                 std::size_t max_workspace = detail::kWinogradMaxWorkspace) {
+// dx from dy for the same layers, by Winograd on the turned filter; overwrites dx. Same contract as
+// conv2d_forward_winograd (max_workspace as given to the workspace query).
+inline cudaError_t conv2d_backward_data_winograd(
+    float* dx, const float* dy, const float* w, const Conv2dDesc& d, void* workspace,
+    std::size_t workspace_bytes, cudaStream_t stream,
+    std::size_t max_workspace = detail::kWinogradMaxWorkspace) {
   detail::WinogradShape s;
   if (!detail::winograd_backward_data_shape(d, s, max_workspace)) return cudaErrorInvalidValue;
   if (!dx || !dy || !w || !workspace || workspace_bytes < s.workspace_bytes)

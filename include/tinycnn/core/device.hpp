@@ -17,6 +17,23 @@
 #define TINYCNN_HAS_CUDA_KERNELS 0
 #define TINYCNN_HOST_DEVICE
 #endif
+// Inline always: the Winograd transforms, which the host compiler otherwise leaves as calls when
+// they run on lanes of several blocks (kernels/cpu/winograd.hpp).
+#if defined(__CUDACC__)
+#define TINYCNN_FORCE_INLINE __forceinline__
+#elif defined(__GNUC__)
+#define TINYCNN_FORCE_INLINE inline __attribute__((always_inline))
+#else
+#define TINYCNN_FORCE_INLINE inline
+#endif
+// Unroll the next loop (fixed small trip counts in code shared by host and device).
+#if defined(__CUDACC__) || defined(__clang__)
+#define TINYCNN_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define TINYCNN_UNROLL _Pragma("GCC unroll 8")
+#else
+#define TINYCNN_UNROLL
+#endif
 
 namespace tinycnn {
 

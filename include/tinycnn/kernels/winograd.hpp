@@ -11,9 +11,24 @@
 // applies the 1-D one to the columns, then to the rows.
 #pragma once
 
+#include <cstdlib>
+#include <cstring>
+
 #include "tinycnn/core/device.hpp"
 
 namespace tinycnn::kernels::winograd {
+
+// TINYCNN_CONV_WINOGRAD (CPU and CUDA alike): 0 = never, 1 = for every layer it can run, 2 (unset
+// or anything else) = where it measured faster. Read once.
+inline int mode() {
+  static const int value = [] {
+    const char* v = std::getenv("TINYCNN_CONV_WINOGRAD");
+    if (v && std::strcmp(v, "0") == 0) return 0;
+    if (v && std::strcmp(v, "1") == 0) return 1;
+    return 2;
+  }();
+  return value;
+}
 
 inline constexpr int kInput = 6;   // input block side (alpha = m + r - 1)
 inline constexpr int kElems = 36;  // transformed elements per block
@@ -24,7 +39,7 @@ inline constexpr int kOutput = kInput - R + 1;
 
 // v = B^T d, 6 -> 6.
 template <class T>
-TINYCNN_HOST_DEVICE inline void input_1d(const T* d, T* v) {
+TINYCNN_HOST_DEVICE TINYCNN_FORCE_INLINE void input_1d(const T* d, T* v) {
   const T a = d[3] - d[1], b = d[4] - d[2];
   v[0] = T(4) * (d[0] - d[2]) + (d[4] - d[2]);
   v[1] = (d[3] + d[4]) - T(4) * (d[1] + d[2]);
@@ -37,7 +52,7 @@ TINYCNN_HOST_DEVICE inline void input_1d(const T* d, T* v) {
 // u = G g, R -> 6: rows p^k / N_p for the finite points p (N_p = product over the other finite
 // points q of p - q: 4, -6, -6, 24, 24) and e_R for infinity.
 template <int R, class T>
-TINYCNN_HOST_DEVICE inline void filter_1d(const T* g, T* u) {
+TINYCNN_HOST_DEVICE TINYCNN_FORCE_INLINE void filter_1d(const T* g, T* u) {
   static_assert(R == 3 || R == 5, "Winograd transforms exist for 3x3 and 5x5 filters");
   if constexpr (R == 3) {
     const T even = g[0] + g[2];
@@ -61,7 +76,7 @@ TINYCNN_HOST_DEVICE inline void filter_1d(const T* g, T* u) {
 
 // y = A^T m, 6 -> kOutput<R>: rows p^i for the finite points, and 1 for infinity in the last row.
 template <int R, class T>
-TINYCNN_HOST_DEVICE inline void output_1d(const T* m, T* y) {
+TINYCNN_HOST_DEVICE TINYCNN_FORCE_INLINE void output_1d(const T* m, T* y) {
   const T s12 = m[1] + m[2], d12 = m[1] - m[2], s34 = m[3] + m[4], d34 = m[3] - m[4];
   if constexpr (R == 3) {
     y[0] = m[0] + s12 + s34;
@@ -76,53 +91,54 @@ TINYCNN_HOST_DEVICE inline void output_1d(const T* m, T* y) {
 
 // V = B^T d B: d row-major 6x6, v[6*i + j].
 template <class T>
-TINYCNN_HOST_DEVICE inline void input_2d(const T (&d)[36], T (&v)[36]) {
+TINYCNN_HOST_DEVICE TINYCNN_FORCE_INLINE void input_2d(const T (&d)[36], T (&v)[36]) {
   T t[36];
-#pragma unroll
+  TINYCNN_UNROLL
   for (int j = 0; j < 6; ++j) {
     T col[6], out[6];
-#pragma unroll
+    TINYCNN_UNROLL
     for (int i = 0; i < 6; ++i) col[i] = d[6 * i + j];
     input_1d(col, out);
-#pragma unroll
+    TINYCNN_UNROLL
     for (int i = 0; i < 6; ++i) t[6 * i + j] = out[i];
   }
-#pragma unroll
+  TINYCNN_UNROLL
   for (int i = 0; i < 6; ++i) input_1d(t + 6 * i, v + 6 * i);
 }
 
 // U = G g G^T: g row-major RxR, u[6*i + j].
 template <int R, class T>
-TINYCNN_HOST_DEVICE inline void filter_2d(const T (&g)[R * R], T (&u)[36]) {
+TINYCNN_HOST_DEVICE TINYCNN_FORCE_INLINE void filter_2d(const T (&g)[R * R], T (&u)[36]) {
   T t[6 * R];  // G g: 6 x R
-#pragma unroll
+  TINYCNN_UNROLL
   for (int j = 0; j < R; ++j) {
     T col[R], out[6];
-#pragma unroll
+    TINYCNN_UNROLL
     for (int i = 0; i < R; ++i) col[i] = g[R * i + j];
     filter_1d<R>(col, out);
-#pragma unroll
+    TINYCNN_UNROLL
     for (int i = 0; i < 6; ++i) t[R * i + j] = out[i];
   }
-#pragma unroll
+  TINYCNN_UNROLL
   for (int i = 0; i < 6; ++i) filter_1d<R>(t + R * i, u + 6 * i);
 }
 
 // Y = A^T m A: m[6*i + j], y row-major m x m (m = kOutput<R>).
 template <int R, class T>
-TINYCNN_HOST_DEVICE inline void output_2d(const T (&m)[36], T (&y)[kOutput<R> * kOutput<R>]) {
+TINYCNN_HOST_DEVICE TINYCNN_FORCE_INLINE void output_2d(const T (&m)[36],
+                                                        T (&y)[kOutput<R> * kOutput<R>]) {
   constexpr int M = kOutput<R>;
   T t[M * 6];  // A^T m: M x 6
-#pragma unroll
+  TINYCNN_UNROLL
   for (int j = 0; j < 6; ++j) {
     T col[6], out[M];
-#pragma unroll
+    TINYCNN_UNROLL
     for (int i = 0; i < 6; ++i) col[i] = m[6 * i + j];
     output_1d<R>(col, out);
-#pragma unroll
+    TINYCNN_UNROLL
     for (int i = 0; i < M; ++i) t[6 * i + j] = out[i];
   }
-#pragma unroll
+  TINYCNN_UNROLL
   for (int i = 0; i < M; ++i) output_1d<R>(t + 6 * i, y + M * i);
 }
 

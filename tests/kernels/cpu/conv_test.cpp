@@ -172,3 +172,65 @@ TEMPLATE_TEST_CASE("cpu conv2d: panels packed straight from the image (stride 1,
   REQUIRE(cpu::detail::conv_backward_data_as_forward(cases[7].desc));
   REQUIRE_FALSE(cpu::detail::conv_backward_data_as_forward(test::conv(1, 3, 9, 9, 4, 3, 3, 1, 1, 2, 2)));
 }
+
+TEMPLATE_TEST_CASE("cpu conv2d: Winograd F(4x4, 3x3), forward and backward data",
+                   "[cpu][kernels][conv][winograd]", float, double) {
+  // The Winograd functions called directly (so for shapes the automatic choice would not give
+  // them): outputs that are not whole 4x4 blocks, padding 0, 1, 2 and per axis (backward data pads
+  // by 2 - pad), one-pixel outputs, batches, one and two threads, the tiles in one chunk (the
+  // default budget) and in chunks of one GEMM panel (a 1-byte budget: 16 tiles in float, 8 in
+  // double), the last one ragged.
+  TINYCNN_SEED_INFO();
+  const double tol = test::default_tolerance<TestType>();
+  const test::ConvCase cases[] = {
+      {"c5 k3 7x9 pad 1", test::conv(1, 5, 7, 9, 3, 3, 3, 1, 1)},
+      {"c16 k24 batch 2 13x11 pad 0", test::conv(2, 16, 13, 11, 24, 3, 3)},
+      {"c33 k40 20x17 pad 2", test::conv(1, 33, 20, 17, 40, 3, 3, 2, 2)},
+      {"c12 k20 per-axis pad 0/2", test::conv(2, 12, 10, 23, 20, 3, 3, 0, 2)},
+      {"c7 k9 3x3 pad 0 (one pixel)", test::conv(1, 7, 3, 3, 9, 3, 3)},
+      {"c64 k64 66x70 pad 1", test::conv(1, 64, 66, 70, 64, 3, 3, 1, 1)},
+  };
+  std::uint64_t salt = 2000;
+  for (const auto& c : cases)
+    for (int threads : {1, 2})
+      for (std::int64_t budget : {cpu::detail::kWinogradChunkBytes, std::int64_t(1)}) {
+        const Conv2dDesc& d = c.desc;
+        INFO(c.name << " threads " << threads << " chunk budget " << budget);
+        REQUIRE(cpu::detail::cpu_winograd_layer(d));
+        ConvData<TestType> in(d, salt += 10);
+        const std::int64_t in_image = d.c * d.h * d.w, out_image = d.k * d.p() * d.q();
+        std::vector<TestType> u(std::size_t(36 * d.k * d.c));
+        {
+          INFO("forward with bias");
+          auto got = test::poisoned_vector<TestType>(in.y_size), want = got;
+          ref::conv2d_forward_reference(want.data(), in.x.data(), in.w.data(), in.bias.data(), d);
+          cpu::detail::winograd_filter_transform(u.data(), in.w.data(), d.k, d.c, false, threads);
+          for (std::int64_t n = 0; n < d.n; ++n)
+            cpu::detail::winograd_image(got.data() + n * out_image, in.x.data() + n * in_image,
+                                        u.data(), in.bias.data(), d.c, d.k, d, threads, budget);
+          TINYCNN_REQUIRE_CLOSE(got, want, tol);
+        }
+        {
+          INFO("backward data");
+          const Conv2dDesc f = cpu::detail::conv_backward_data_desc(d);
+          REQUIRE(cpu::detail::cpu_winograd_layer(f));
+          auto got = test::poisoned_vector<TestType>(in.x_size), want = got;
+          ref::conv2d_backward_data_reference(want.data(), in.dy.data(), in.w.data(), d);
+          cpu::detail::winograd_filter_transform(u.data(), in.w.data(), d.c, d.k, true, threads);
+          const TestType* no_bias = nullptr;
+          for (std::int64_t n = 0; n < d.n; ++n)
+            cpu::detail::winograd_image(got.data() + n * in_image, in.dy.data() + n * out_image,
+                                        u.data(), no_bias, d.k, d.c, f, threads, budget);
+          TINYCNN_REQUIRE_CLOSE(got, want, tol);
+        }
+      }
+  // Through the public kernels: VGG-like layers take Winograd where it pays (unless
+  // TINYCNN_CONV_WINOGRAD=0), 1x1, strided and few-channel layers never do.
+  const Conv2dDesc vgg = test::conv(2, 64, 32, 32, 96, 3, 3, 1, 1);
+  CHECK(cpu::detail::cpu_winograd_pays(vgg));
+  CHECK_FALSE(cpu::detail::cpu_winograd_pays(test::conv(1, 3, 64, 64, 64, 3, 3, 1, 1)));
+  CHECK_FALSE(cpu::detail::cpu_winograd_pays(test::conv(1, 512, 14, 14, 512, 3, 3, 1, 1)));
+  CHECK_FALSE(cpu::detail::cpu_winograd_layer(test::conv(1, 64, 24, 24, 64, 3, 3, 1, 1, 2, 2)));
+  CHECK_FALSE(cpu::detail::cpu_winograd_layer(test::conv(1, 64, 24, 24, 64, 1, 1)));
+  check_conv<TestType>(vgg, salt += 10);
+}

@@ -1,8 +1,10 @@
 // Fast CPU 2-D convolution (NCHW input x, KCRS filter w, NKPQ output y) on the packed GEMM.
-// Forward packs the column matrix's panels straight from the image where they are whole output
-// rows (implicit im2col: no column buffer), else builds im2col tiles; backward data of such a
-// stride-1 convolution is the forward convolution of dy with the filter turned and transposed,
-// otherwise W^T dy then col2im; backward filter dy col^T over im2col tiles.
+// 3x3 stride-1 layers with enough channels and pixels run by Winograd F(4x4, 3x3) (winograd.hpp),
+// forward and backward data. Otherwise forward packs the column matrix's panels straight from the
+// image where they are whole output rows (implicit im2col: no column buffer), else builds im2col
+// tiles; backward data of such a stride-1 convolution is the forward convolution of dy with the
+// filter turned and transposed, otherwise W^T dy then col2im; backward filter dy col^T over im2col
+// tiles.
 #pragma once
 
 #include <algorithm>
@@ -10,6 +12,7 @@
 #include <cstring>
 
 #include "tinycnn/kernels/cpu/gemm.hpp"
+#include "tinycnn/kernels/cpu/winograd.hpp"
 #include "tinycnn/kernels/problem.hpp"
 
 namespace tinycnn::kernels::cpu {
@@ -304,6 +307,12 @@ void for_each_image(std::int64_t images, bool across, int threads, const F& per_
   for (std::int64_t n = 0; n < images; ++n) per_image(n, threads);
 }
 
+// Whether forward (or backward data as the forward convolution f) runs by Winograd.
+inline bool use_cpu_winograd(const Conv2dDesc& f) {
+  const int mode = winograd::mode();
+  return cpu_winograd_layer(f) && (mode == 1 || (mode == 2 && cpu_winograd_pays(f)));
+}
+
 }  // namespace detail
 
 // y(n,k,p,q) = bias(k) + sum_{c,r,s} x(n, c, p*sh - ph + r*dh, q*sw - pw + s*dw) w(k,c,r,s);
@@ -312,8 +321,17 @@ template <class T>
 void conv2d_forward_im2col(T* y, const T* x, const T* w, const T* bias, const Conv2dDesc& d) {
   const std::int64_t in_image = d.c * d.h * d.w, out_image = d.k * d.p() * d.q();
   const int threads = detail::available_threads();
+  const bool across = detail::conv_threads_across_images(d, threads);
+  if (detail::use_cpu_winograd(d)) {
+    T* u = detail::thread_scratch<T, 6>(std::size_t(winograd::kElems * d.k * d.c));
+    detail::winograd_filter_transform(u, w, d.k, d.c, false, threads);
+    detail::for_each_image(d.n, across, threads, [&](std::int64_t n, int t) {
+      detail::winograd_image(y + n * out_image, x + n * in_image, u, bias, d.c, d.k, d, t);
+    });
+    return;
+  }
   const std::int64_t tile = detail::conv_column_tile(d);
-  detail::for_each_image(d.n, detail::conv_threads_across_images(d, threads), threads, [&](std::int64_t n, int t) {
+  detail::for_each_image(d.n, across, threads, [&](std::int64_t n, int t) {
     detail::conv2d_forward_image(y + n * out_image, x + n * in_image, w, bias, d, t, tile);
   });
 }
@@ -324,6 +342,17 @@ void conv2d_backward_data_im2col(T* dx, const T* dy, const T* w, const Conv2dDes
   const std::int64_t in_image = d.c * d.h * d.w, out_image = d.k * d.p() * d.q();
   const int threads = detail::available_threads();
   const bool across = detail::conv_threads_across_images(d, threads);
+  if (!detail::conv_is_pointwise(d) && detail::conv_backward_data_as_forward(d) &&
+      detail::use_cpu_winograd(detail::conv_backward_data_desc(d))) {
+    const Conv2dDesc f = detail::conv_backward_data_desc(d);
+    T* u = detail::thread_scratch<T, 6>(std::size_t(winograd::kElems * d.k * d.c));
+    detail::winograd_filter_transform(u, w, d.c, d.k, true, threads);
+    const T* no_bias = nullptr;
+    detail::for_each_image(d.n, across, threads, [&](std::int64_t n, int t) {
+      detail::winograd_image(dx + n * in_image, dy + n * out_image, u, no_bias, d.k, d.c, f, t);
+    });
+    return;
+  }
   // The turned filter pays off where its forward packs from dy (measured: with im2col tiles instead,
   // VGG-19's 28 x 28 and 14 x 14 layers ran 1.3-1.5x slower than W^T dy + col2im) and where C,
   // its GEMM's M, fills the 6-row microkernel (VGG conv1_1's C = 3 ran about 5x slower that way).

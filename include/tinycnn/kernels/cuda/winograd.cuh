@@ -265,13 +265,7 @@ inline bool winograd_backward_data_shape(const Conv2dDesc& d, WinogradShape& s,
 // TINYCNN_CONV_WINOGRAD: "0" never, "1" for every layer it can run; unset or anything else: the
 // layers where it measured faster (winograd_pays).
 inline int winograd_mode() {
-  static const int mode = [] {
-    const char* v = std::getenv("TINYCNN_CONV_WINOGRAD");
-    if (v && std::strcmp(v, "0") == 0) return 0;
-    if (v && std::strcmp(v, "1") == 0) return 1;
-    return 2;
-  }();
-  return mode;
+  return winograd::mode();
 }
 
 // Where Winograd beats implicit GEMM (H200, cuda_conv_bench with TINYCNN_CONV_WINOGRAD=0 and =1,

@@ -1,0 +1,208 @@
+// CPU 3x3 stride-1 convolution by Winograd's F(4x4, 3x3) (transforms in kernels/winograd.hpp, the
+// same as the CUDA path's): per image, the tiles go in chunks small enough for V and M to stay in
+// the last-level cache; per chunk the input blocks are transformed (threads over channels), the
+// 36 products M[e] = U[e] V[e] run on the packed GEMM (threads over e, one GEMM per thread), and
+// the output blocks are transformed back (threads over output channels). 36 multiply-adds per
+// 4x4 block and channel pair instead of 144. Backward data of a stride-1 layer is the same
+// computation on dy with the turned filter (conv2d_backward_data_desc in conv.hpp).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "tinycnn/kernels/cpu/gemm.hpp"
+#include "tinycnn/kernels/problem.hpp"
+#include "tinycnn/kernels/winograd.hpp"
+
+namespace tinycnn::kernels::cpu::detail {
+
+// A 3x3 stride-1 undilated layer with padding at most 2 (its backward data pads by 2 - pad).
+inline bool cpu_winograd_layer(const Conv2dDesc& d) {
+  return d.r == 3 && d.s == 3 && d.stride_h == 1 && d.stride_w == 1 && d.dilation_h == 1 &&
+         d.dilation_w == 1 && d.pad_h <= 2 && d.pad_w <= 2 && d.p() >= 1 && d.q() >= 1 &&
+         d.c >= 1 && d.k >= 1;
+}
+
+// Where it beats the packed direct GEMM on this machine (docs/notes/cpu-kernels.md): enough
+// channels for the 36 products to be real GEMMs, and enough 4x4 blocks per image.
+inline bool cpu_winograd_pays(const Conv2dDesc& d) {
+  const std::int64_t tiles = ((d.p() + 3) / 4) * ((d.q() + 3) / 4);
+  return d.c >= 32 && d.k >= 32 && tiles >= 64;
+}
+
+// L values of one transform element, one per 4x4 block (or filter), for the transforms of
+// kernels/winograd.hpp to run on L blocks at once: the loops over lanes have constant trip counts
+// and vectorise. (Host and device only because those transforms are; it is used on the host.)
+template <class T, int L>
+struct Lanes {
+  T v[L];
+  Lanes() = default;
+  TINYCNN_HOST_DEVICE explicit Lanes(T s) {
+    for (int l = 0; l < L; ++l) v[l] = s;
+  }
+  TINYCNN_HOST_DEVICE friend Lanes operator+(const Lanes& a, const Lanes& b) {
+    Lanes r;
+    for (int l = 0; l < L; ++l) r.v[l] = a.v[l] + b.v[l];
+    return r;
+  }
+  TINYCNN_HOST_DEVICE friend Lanes operator-(const Lanes& a, const Lanes& b) {
+    Lanes r;
+    for (int l = 0; l < L; ++l) r.v[l] = a.v[l] - b.v[l];
+    return r;
+  }
+  TINYCNN_HOST_DEVICE friend Lanes operator*(const Lanes& a, const Lanes& b) {
+    Lanes r;
+    for (int l = 0; l < L; ++l) r.v[l] = a.v[l] * b.v[l];
+    return r;
+  }
+  TINYCNN_HOST_DEVICE friend Lanes operator/(const Lanes& a, const Lanes& b) {
+    Lanes r;
+    for (int l = 0; l < L; ++l) r.v[l] = a.v[l] / b.v[l];
+    return r;
+  }
+  TINYCNN_HOST_DEVICE friend Lanes operator-(const Lanes& a) {
+    Lanes r;
+    for (int l = 0; l < L; ++l) r.v[l] = -a.v[l];
+    return r;
+  }
+};
+
+// Blocks (filters) per transform call: one 256-bit register of floats, two of doubles.
+inline constexpr int kWinogradLanes = 8;
+
+// u[e][o][i] = (G g G^T)[e] for the filter g from input channel i to output channel o of the
+// convolution being run: w[o][i] (w is cout x cin x 3 x 3), or, turned (backward data, w is
+// cin x cout x 3 x 3), w[i][o] rotated by 180 degrees.
+template <class T>
+void winograd_filter_transform(T* u, const T* w, std::int64_t cout, std::int64_t cin, bool turned,
+                               int threads) {
+  constexpr int L = kWinogradLanes;
+  const std::int64_t count = cout * cin;
+  // Filters idx .. idx + L - 1 at once (the divisions of G vectorise); a ragged end one at a time.
+  const std::int64_t whole = count / L * L;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads) if (count > 256)
+#endif
+  for (std::int64_t idx = 0; idx < whole; idx += L) {
+    Lanes<T, L> g[9], v[winograd::kElems];
+    for (int l = 0; l < L; ++l) {
+      const std::int64_t o = (idx + l) / cin, i = (idx + l) % cin;
+      const T* src = w + (turned ? i * cout + o : idx + l) * 9;
+      for (int t = 0; t < 9; ++t) g[t].v[l] = src[turned ? 8 - t : t];
+    }
+    winograd::filter_2d<3>(g, v);
+    for (int e = 0; e < winograd::kElems; ++e)
+      for (int l = 0; l < L; ++l) u[e * count + idx + l] = v[e].v[l];
+  }
+  for (std::int64_t idx = whole; idx < count; ++idx) {
+    const std::int64_t o = idx / cin, i = idx % cin;
+    const T* src = w + (turned ? i * cout + o : idx) * 9;
+    T g[9], v[winograd::kElems];
+    for (int t = 0; t < 9; ++t) g[t] = src[turned ? 8 - t : t];
+    winograd::filter_2d<3>(g, v);
+    for (int e = 0; e < winograd::kElems; ++e) u[e * count + idx] = v[e];
+  }
+}
+
+// Bytes of V and M per chunk of tiles: half the last-level cache. With 4 MiB the GEMMs' N was so
+// small for 256+ channels that packing U[e] again per chunk cost as much as the products (VGG-19
+// conv3_2 at 224 px: 17-18 ms with 4 MiB, 12 ms with 16 MiB, 12-13 ms with 64 MiB).
+inline constexpr std::int64_t kWinogradChunkBytes = std::int64_t(16) << 20;
+
+// y (cout, P, Q) = conv(x (cin, H, W)) + bias for one image, u from winograd_filter_transform.
+template <class T>
+void winograd_image(T* y, const T* x, const T* u, const T* bias, std::int64_t cin,
+                    std::int64_t cout, const Conv2dDesc& d, int threads,
+                    std::int64_t chunk_bytes = kWinogradChunkBytes) {
+  constexpr int E = winograd::kElems, L = kWinogradLanes;
+  using V = Lanes<T, L>;
+  const std::int64_t H = d.h, W = d.w, P = d.p(), Q = d.q();
+  const std::int64_t tiles_w = (Q + 3) / 4, tiles = ((P + 3) / 4) * tiles_w;
+  // Tiles per chunk: V and M together about chunk_bytes, a multiple of the GEMM's panel width (and
+  // so of L: lanes past the last tile are computed from zeros and never read).
+  constexpr std::int64_t nr = GemmBlocking<T>::kNR;
+  static_assert(nr % L == 0, "chunks are whole lane groups");
+  std::int64_t chunk = chunk_bytes / (E * (cin + cout) * std::int64_t(sizeof(T)));
+  chunk = std::max<std::int64_t>(nr, chunk / nr * nr);
+  chunk = std::min(chunk, (tiles + nr - 1) / nr * nr);
+  T* v = thread_scratch<T, 4>(std::size_t(E * cin * chunk));
+  T* m = thread_scratch<T, 5>(std::size_t(E * cout * chunk));
+  for (std::int64_t t0 = 0; t0 < tiles; t0 += chunk) {
+    const std::int64_t count = std::min(chunk, tiles - t0);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (std::int64_t c = 0; c < cin; ++c) {
+      const T* img = x + c * H * W;
+      for (std::int64_t j = 0; j < count; j += L) {
+        V blk[E], out[E];
+        const std::int64_t t = t0 + j, h0 = t / tiles_w * 4 - d.pad_h,
+                           w0 = t % tiles_w * 4 - d.pad_w;
+        if (t % tiles_w + L <= tiles_w && h0 >= 0 && h0 + 6 <= H && w0 >= 0 &&
+            w0 + 4 * L + 2 <= W) {
+          // L blocks side by side inside the image: each row is one strip of 4L + 2 pixels.
+          for (int r = 0; r < 6; ++r) {
+            const T* row = img + (h0 + r) * W + w0;
+            for (int q = 0; q < 6; ++q)
+              for (int l = 0; l < L; ++l) blk[6 * r + q].v[l] = row[4 * l + q];
+          }
+        } else {
+          for (int l = 0; l < L; ++l) {
+            const std::int64_t tl = t + l, hl = tl / tiles_w * 4 - d.pad_h,
+                               wl = tl % tiles_w * 4 - d.pad_w;
+            for (int r = 0; r < 6; ++r)
+              for (int q = 0; q < 6; ++q) {
+                const std::int64_t h = hl + r, w = wl + q;
+                blk[6 * r + q].v[l] =
+                    tl < tiles && h >= 0 && h < H && w >= 0 && w < W ? img[h * W + w] : T(0);
+              }
+          }
+        }
+        winograd::input_2d(blk, out);
+        for (int e = 0; e < E; ++e) {
+          T* dst = v + (e * cin + c) * chunk + j;
+          for (int l = 0; l < L; ++l) dst[l] = out[e].v[l];
+        }
+      }
+    }
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int e = 0; e < E; ++e)
+      gemm_one(GemmView<T>{m + e * cout * chunk, u + e * cout * cin, v + e * cin * chunk, cout,
+                           count, cin, false, false, cin, chunk, chunk},
+               T(1), T(0), 1);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (std::int64_t o = 0; o < cout; ++o) {
+      T* plane = y + o * P * Q;
+      const T b = bias ? bias[o] : T(0);
+      for (std::int64_t j = 0; j < count; j += L) {
+        V mm[E], out[16];
+        for (int e = 0; e < E; ++e) {
+          const T* src = m + (e * cout + o) * chunk + j;
+          for (int l = 0; l < L; ++l) mm[e].v[l] = src[l];
+        }
+        winograd::output_2d<3>(mm, out);
+        const std::int64_t t = t0 + j, h0 = t / tiles_w * 4, w0 = t % tiles_w * 4;
+        if (t % tiles_w + L <= tiles_w && h0 + 4 <= P && w0 + 4 * L <= Q) {
+          for (int r = 0; r < 4; ++r) {
+            T* row = plane + (h0 + r) * Q + w0;
+            for (int l = 0; l < L; ++l)
+              for (int q = 0; q < 4; ++q) row[4 * l + q] = out[4 * r + q].v[l] + b;
+          }
+        } else {
+          for (int l = 0; l < L && j + l < count; ++l) {
+            const std::int64_t tl = t + l, hl = tl / tiles_w * 4, wl = tl % tiles_w * 4;
+            for (int r = 0; r < 4 && hl + r < P; ++r)
+              for (int q = 0; q < 4 && wl + q < Q; ++q)
+                plane[(hl + r) * Q + wl + q] = out[4 * r + q].v[l] + b;
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace tinycnn::kernels::cpu::detail

@@ -33,7 +33,8 @@ to the image, optimizer step: Adam(lr=4) (chainer-gogh), or --optimizer lbfgs: t
 with max_iter=1 per step (one forward/backward per step, history kept across steps), lr=1,
 tolerances off, history --history-size (neural-style's optim.lbfgs settings).
 
-Timing: --warmup iterations (at least 3; cudnn.benchmark on), then batches of iterations until at
+Timing: --warmup iterations (at least 3; cudnn.benchmark on unless --cudnn-benchmark off, which
+is PyTorch's own default), then batches of iterations until at
 least --min-time seconds and --min-iters iterations have run, synchronizing after each batch.
 peak_bytes: CUDA torch.cuda.max_memory_allocated() over the size (weights included); CPU the
 highest resident set size sampled every 2 ms while the size runs, less the RSS at its start, plus
@@ -392,9 +393,13 @@ def run_size(net, preset, width, height, args, device):
         if device == "cuda":
             torch.cuda.synchronize()
 
-    for _ in range(max(3, args.warmup)):
+    for i in range(max(3, args.warmup)):
+        t = time.perf_counter()
         loss = iterate()
-    sync()
+        sync()
+        took = time.perf_counter() - t
+        if took > 5.0:  # large sizes: say where the time goes (cudnn.benchmark tries algorithms)
+            log(f"#   {width}x{height} warm-up iteration {i + 1}: {took:.1f} s")
     if args.profile:
         # Where the time goes: CUDA kernel times of a few iterations (torch.profiler, CUPTI).
         from torch.profiler import ProfilerActivity, profile
@@ -459,6 +464,8 @@ def main():
     ap.add_argument("--weights", action="append", default=[], metavar="MODEL=FILE",
                     help="safetensors weights for a model, e.g. vgg19=vgg19.safetensors")
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--cudnn-benchmark", choices=["on", "off"], default="on",
+                    help="torch.backends.cudnn.benchmark (autotuning); off is PyTorch's default")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="print the kernel times of N iterations (torch.profiler) per size")
     ap.add_argument("--min-time", type=float, default=2.0)
@@ -485,13 +492,14 @@ def main():
 
     mode, tf32_flags = "fp32", "n/a (cpu)"
     if device == "cuda":
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = args.cudnn_benchmark == "on"
         tf32_flags = set_tf32(args.tf32 == "on")
         mode = "tf32" if args.tf32 == "on" else "fp32"
     env = {
         "library": "pytorch", "torch": torch.__version__, "device_name":
             torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu",
         "threads": torch.get_num_threads(), "tf32_flags": tf32_flags,
+        "cudnn_benchmark": device == "cuda" and args.cudnn_benchmark == "on",
     }
     log(f"# torch {torch.__version__} on {env['device_name']}, threads {env['threads']}, "
         f"mode {mode} ({tf32_flags}), optimizer {args.optimizer}")

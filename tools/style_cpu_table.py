@@ -6,7 +6,8 @@
 DIR holds style_ours_N.json (cpu_style_bench --benchmark_out) and style_torch_N.json
 (tools/style_bench_torch.py --out) from N runs alternated on the same idle machine. Prints the
 Markdown table of docs/performance.md: per model and size the median and range of each, and the
-ratio of the medians.
+ratio of the medians. If DIR also holds style_nowinograd_N.json (cpu_style_bench with
+TINYCNN_CONV_WINOGRAD=0, alternated with the others), a column gives their median and range too.
 """
 import glob
 import json
@@ -16,29 +17,37 @@ import statistics
 import sys
 
 
-def main(folder):
-    ours, torch = {}, {}
-    for path in sorted(glob.glob(os.path.join(folder, "style_ours_*.json"))):
+def read_ours(folder, prefix):
+    runs = {}
+    for path in sorted(glob.glob(os.path.join(folder, prefix + "_*.json"))):
         for b in json.load(open(path))["benchmarks"]:
             m = re.match(r"style/(\w+)/cpu/(\d+)x(\d+)", b["name"])
             if m and "iters_per_min" in b:
-                ours.setdefault((m.group(1), int(m.group(2))), []).append(b["iters_per_min"])
+                runs.setdefault((m.group(1), int(m.group(2))), []).append(b["iters_per_min"])
+    return runs
+
+
+def main(folder):
+    ours, torch = read_ours(folder, "style_ours"), {}
+    off = read_ours(folder, "style_nowinograd")
     for path in sorted(glob.glob(os.path.join(folder, "style_torch_*.json"))):
         for r in json.load(open(path)):
             if r.get("status") == "ok":
                 torch.setdefault((r["model"], r["width"]), []).append(r["iters_per_min"])
     fmt = lambda v: f"{v:.1f}" if v < 100 else f"{v:.0f}"
     order = ["vgg16", "vgg19", "nin"]
-    print("| model | resolution | tinycnn it/min (median; range) | PyTorch it/min (median; range) "
-          "| ratio of medians |")
-    print("|---|---|---:|---:|---:|")
+    span = lambda v: f"{fmt(statistics.median(v))} ({fmt(min(v))}-{fmt(max(v))})"
+    print("| model | resolution | tinycnn it/min (median; range) | "
+          + ("tinycnn, Winograd off | " if off else "")
+          + "PyTorch it/min (median; range) | ratio of medians |")
+    print("|---|---|---:|" + ("---:|" if off else "") + "---:|---:|")
     for key in sorted(ours, key=lambda k: (order.index(k[0]) if k[0] in order else 9, k[1])):
         o, t = ours[key], torch.get(key)
         if not t:
             continue
         mo, mt = statistics.median(o), statistics.median(t)
-        print(f"| {key[0]} | {key[1]} | {fmt(mo)} ({fmt(min(o))}-{fmt(max(o))}) "
-              f"| {fmt(mt)} ({fmt(min(t))}-{fmt(max(t))}) | {mo / mt:.2f} |")
+        middle = (span(off[key]) + " | ") if off else ""
+        print(f"| {key[0]} | {key[1]} | {span(o)} | {middle}{span(t)} | {mo / mt:.2f} |")
 
 
 if __name__ == "__main__":

@@ -118,8 +118,10 @@ void winograd_image(T* y, const T* x, const T* u, const T* bias, std::int64_t ci
   using V = Lanes<T, L>;
   const std::int64_t H = d.h, W = d.w, P = d.p(), Q = d.q();
   const std::int64_t tiles_w = (Q + 3) / 4, tiles = ((P + 3) / 4) * tiles_w;
-  // Tiles per chunk: V and M together about chunk_bytes, a multiple of the GEMM's panel width (and
-  // so of L: lanes past the last tile are computed from zeros and never read).
+  // Tiles per chunk: V and M together about chunk_bytes, a multiple of the GEMM's panel width and
+  // so of L. Lanes past the chunk's last tile are transformed too (from zeros or the next chunk's
+  // pixels into V, from stale scratch out of M) and dropped: the GEMMs' N is `count`, and the
+  // output transform stores only lanes below it.
   constexpr std::int64_t nr = GemmBlocking<T>::kNR;
   static_assert(nr % L == 0, "chunks are whole lane groups");
   std::int64_t chunk = chunk_bytes / (E * (cin + cout) * std::int64_t(sizeof(T)));

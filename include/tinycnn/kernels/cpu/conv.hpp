@@ -313,6 +313,19 @@ inline bool use_cpu_winograd(const Conv2dDesc& f) {
   return cpu_winograd_layer(f) && (mode == 1 || (mode == 2 && cpu_winograd_pays(f)));
 }
 
+// The forward convolution f (out = conv(in) + bias) by Winograd over f.n images; w is f's filter
+// (k x c x 3 x 3), or turned: the filter of the layer whose backward data f is (c x k x 3 x 3).
+template <class T>
+void conv2d_winograd(T* out, const T* in, const T* w, const T* bias, const Conv2dDesc& f,
+                     bool turned, bool across, int threads) {
+  const std::int64_t in_image = f.c * f.h * f.w, out_image = f.k * f.p() * f.q();
+  T* u = thread_scratch<T, 6>(std::size_t(winograd::kElems * f.k * f.c));
+  winograd_filter_transform(u, w, f.k, f.c, turned, threads);
+  for_each_image(f.n, across, threads, [&](std::int64_t n, int t) {
+    winograd_image(out + n * out_image, in + n * in_image, u, bias, f.c, f.k, f, t);
+  });
+}
+
 }  // namespace detail
 
 // y(n,k,p,q) = bias(k) + sum_{c,r,s} x(n, c, p*sh - ph + r*dh, q*sw - pw + s*dw) w(k,c,r,s);
@@ -322,14 +335,8 @@ void conv2d_forward_im2col(T* y, const T* x, const T* w, const T* bias, const Co
   const std::int64_t in_image = d.c * d.h * d.w, out_image = d.k * d.p() * d.q();
   const int threads = detail::available_threads();
   const bool across = detail::conv_threads_across_images(d, threads);
-  if (detail::use_cpu_winograd(d)) {
-    T* u = detail::thread_scratch<T, 6>(std::size_t(winograd::kElems * d.k * d.c));
-    detail::winograd_filter_transform(u, w, d.k, d.c, false, threads);
-    detail::for_each_image(d.n, across, threads, [&](std::int64_t n, int t) {
-      detail::winograd_image(y + n * out_image, x + n * in_image, u, bias, d.c, d.k, d, t);
-    });
-    return;
-  }
+  if (detail::use_cpu_winograd(d))
+    return detail::conv2d_winograd(y, x, w, bias, d, false, across, threads);
   const std::int64_t tile = detail::conv_column_tile(d);
   detail::for_each_image(d.n, across, threads, [&](std::int64_t n, int t) {
     detail::conv2d_forward_image(y + n * out_image, x + n * in_image, w, bias, d, t, tile);
@@ -344,14 +351,9 @@ void conv2d_backward_data_im2col(T* dx, const T* dy, const T* w, const Conv2dDes
   const bool across = detail::conv_threads_across_images(d, threads);
   if (!detail::conv_is_pointwise(d) && detail::conv_backward_data_as_forward(d) &&
       detail::use_cpu_winograd(detail::conv_backward_data_desc(d))) {
-    const Conv2dDesc f = detail::conv_backward_data_desc(d);
-    T* u = detail::thread_scratch<T, 6>(std::size_t(winograd::kElems * d.k * d.c));
-    detail::winograd_filter_transform(u, w, d.c, d.k, true, threads);
     const T* no_bias = nullptr;
-    detail::for_each_image(d.n, across, threads, [&](std::int64_t n, int t) {
-      detail::winograd_image(dx + n * in_image, dy + n * out_image, u, no_bias, d.k, d.c, f, t);
-    });
-    return;
+    return detail::conv2d_winograd(dx, dy, w, no_bias, detail::conv_backward_data_desc(d), true,
+                                   across, threads);
   }
   // The turned filter pays off where its forward packs from dy (measured: with im2col tiles instead,
   // VGG-19's 28 x 28 and 14 x 14 layers ran 1.3-1.5x slower than W^T dy + col2im) and where C,

@@ -73,6 +73,21 @@ inline constexpr int kWinogradLanes = 8;
 // u[e][o][i] = (G g G^T)[e] for the filter g from input channel i to output channel o of the
 // convolution being run: w[o][i] (w is cout x cin x 3 x 3), or, turned (backward data, w is
 // cin x cout x 3 x 3), w[i][o] rotated by 180 degrees.
+template <int L, class T>
+void winograd_filter_group(T* u, const T* w, std::int64_t idx, std::int64_t cout, std::int64_t cin,
+                           bool turned) {
+  const std::int64_t count = cout * cin;
+  Lanes<T, L> g[9], v[winograd::kElems];
+  for (int l = 0; l < L; ++l) {
+    const std::int64_t o = (idx + l) / cin, i = (idx + l) % cin;
+    const T* src = w + (turned ? i * cout + o : idx + l) * 9;
+    for (int t = 0; t < 9; ++t) g[t].v[l] = src[turned ? 8 - t : t];
+  }
+  winograd::filter_2d<3>(g, v);
+  for (int e = 0; e < winograd::kElems; ++e)
+    for (int l = 0; l < L; ++l) u[e * count + idx + l] = v[e].v[l];
+}
+
 template <class T>
 void winograd_filter_transform(T* u, const T* w, std::int64_t cout, std::int64_t cin, bool turned,
                                int threads) {
@@ -83,25 +98,10 @@ void winograd_filter_transform(T* u, const T* w, std::int64_t cout, std::int64_t
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(threads) if (count > 256)
 #endif
-  for (std::int64_t idx = 0; idx < whole; idx += L) {
-    Lanes<T, L> g[9], v[winograd::kElems];
-    for (int l = 0; l < L; ++l) {
-      const std::int64_t o = (idx + l) / cin, i = (idx + l) % cin;
-      const T* src = w + (turned ? i * cout + o : idx + l) * 9;
-      for (int t = 0; t < 9; ++t) g[t].v[l] = src[turned ? 8 - t : t];
-    }
-    winograd::filter_2d<3>(g, v);
-    for (int e = 0; e < winograd::kElems; ++e)
-      for (int l = 0; l < L; ++l) u[e * count + idx + l] = v[e].v[l];
-  }
-  for (std::int64_t idx = whole; idx < count; ++idx) {
-    const std::int64_t o = idx / cin, i = idx % cin;
-    const T* src = w + (turned ? i * cout + o : idx) * 9;
-    T g[9], v[winograd::kElems];
-    for (int t = 0; t < 9; ++t) g[t] = src[turned ? 8 - t : t];
-    winograd::filter_2d<3>(g, v);
-    for (int e = 0; e < winograd::kElems; ++e) u[e * count + idx] = v[e];
-  }
+  for (std::int64_t idx = 0; idx < whole; idx += L)
+    winograd_filter_group<L>(u, w, idx, cout, cin, turned);
+  for (std::int64_t idx = whole; idx < count; ++idx)
+    winograd_filter_group<1>(u, w, idx, cout, cin, turned);
 }
 
 // Bytes of V and M per chunk of tiles: half the last-level cache. With 4 MiB the GEMMs' N was so

@@ -1,7 +1,9 @@
 // gemm_tiled against cuBLAS SGEMM (fp32 FMA, no TF32) on square sizes and VGG-19's convolution
 // GEMM shapes at 224 px. Each shape is checked against cuBLAS before it is timed.
+// With --tf32: our TF32 tensor-core tiles (the convolutions' products under set_cuda_conv_tf32)
+// against cuBLAS in CUBLAS_TF32_TENSOR_OP_MATH, checked against each other within 1e-2.
 //
-// Run: build/benchmarks/cuda_gemm_bench --benchmark_min_time=0.05
+// Run: build/benchmarks/cuda_gemm_bench [--tf32] --benchmark_min_time=0.05
 // Counters: TFLOP/s (from the median iteration) and vs_cublas = cuBLAS time / our time.
 #include <benchmark/benchmark.h>
 #include <cublas_v2.h>
@@ -40,12 +42,14 @@ std::vector<Shape> shapes() {
   return s;
 }
 
+bool g_tf32 = false;  // --tf32
+
 cublasHandle_t cublas() {
   static cublasHandle_t h = [] {
     cublasHandle_t handle = nullptr;
     if (cublasCreate(&handle) != CUBLAS_STATUS_SUCCESS) std::abort();
-    // Plain fp32 FMA: no TF32 tensor cores (NVIDIA_TF32_OVERRIDE=0 is also set in main).
-    cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH);
+    // fp32: plain FMA, no TF32 tensor cores (NVIDIA_TF32_OVERRIDE=0 is also set in main).
+    cublasSetMathMode(handle, g_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
     cublasSetStream(handle, tinycnn::cuda_stream());
     return handle;
   }();
@@ -128,6 +132,9 @@ void bm_gemm_tiled(benchmark::State& state, Shape s) {
   Operands op(s);
   const GemmDesc d = tinycnn::kernels::packed_gemm(s.m, s.n, s.k);
   auto run = [&] {
+    if (g_tf32)
+      return tinycnn::kernels::cuda::detail::gemm_tiled_with_bias(
+          op.c.data(), op.a.data(), op.b.data(), d, 1.f, 0.f, nullptr, tinycnn::cuda_stream(), true);
     return tinycnn::kernels::cuda::gemm_tiled(op.c.data(), op.a.data(), op.b.data(), d, 1.f, 0.f,
                                               tinycnn::cuda_stream());
   };
@@ -140,7 +147,8 @@ void bm_gemm_tiled(benchmark::State& state, Shape s) {
       return;
     }
     const double err = relative_error(op.c.to_vector(), ref.to_vector());
-    if (!(err <= 1e-4)) {
+    state.counters["rel_error_vs_cublas"] = err;
+    if (!(err <= (g_tf32 ? 1e-2 : 1e-4))) {
       state.SkipWithError(("relative error vs cuBLAS " + std::to_string(err)).c_str());
       return;
     }
@@ -154,12 +162,23 @@ void bm_gemm_tiled(benchmark::State& state, Shape s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  setenv("NVIDIA_TF32_OVERRIDE", "0", 1);  // before any CUDA library initialises
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--tf32")
+      g_tf32 = true;
+    else
+      argv[kept++] = argv[i];
+  }
+  argc = kept;
+  // Before any CUDA library initialises: the fp32 run keeps cuBLAS off TF32 whatever its default.
+  if (!g_tf32) setenv("NVIDIA_TF32_OVERRIDE", "0", 1);
+  const std::string peer = g_tf32 ? "cublas_tf32/" : "cublas_sgemm/";
+  const std::string ours = g_tf32 ? "gemm_tf32/" : "gemm_tiled/";
   for (const auto& s : shapes()) {
     // Peer first, so our run finds its time for the ratio.
-    benchmark::RegisterBenchmark(("cublas_sgemm/" + s.name).c_str(), bm_cublas, s)
+    benchmark::RegisterBenchmark((peer + s.name).c_str(), bm_cublas, s)
         ->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.05);
-    benchmark::RegisterBenchmark(("gemm_tiled/" + s.name).c_str(), bm_gemm_tiled, s)
+    benchmark::RegisterBenchmark((ours + s.name).c_str(), bm_gemm_tiled, s)
         ->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.05);
   }
   benchmark::Initialize(&argc, argv);

@@ -153,6 +153,8 @@ int style_bench_main(int argc, char** argv, const char* device, std::vector<Styl
         style_iteration<D>(st, m, s);
       })->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
     }
+  // Which arithmetic the CUDA convolutions used (TINYCNN_CUDA_TF32=1: TF32 tensor cores).
+  benchmark::AddCustomContext("conv_tf32", tinycnn::cuda_conv_tf32() ? "on" : "off");
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -52,6 +52,34 @@ TEST_CASE("cuda ops: conv2d forward and backward agree with the CPU", "[cuda][op
                         ops::conv2d_backward_bias(dy).to_vector(), kTol);
 }
 
+TEST_CASE("cuda ops: set_cuda_conv_tf32 switches conv2d to TF32 and back",
+          "[cuda][ops][conv]") {
+  TINYCNN_REQUIRE_CUDA();
+  TINYCNN_SEED_INFO();
+  const bool was = cuda_conv_tf32();
+  // A 3x3 layer that takes Winograd and a 1x1 one that is a GEMM; both run their products on
+  // TF32 tensor cores when the switch is on (kernels/tf32.hpp), fp32 otherwise.
+  for (const auto& [ws, pad] : {std::pair<Shape, std::int64_t>{{64, 32, 3, 3}, 1},
+                                std::pair<Shape, std::int64_t>{{48, 32, 1, 1}, 0}}) {
+    INFO("filter " << ws);
+    const auto o = ops::Conv2dOptions::square(1, pad);
+    auto x = random_host({2, 32, 40, 36}, 30), w = random_host(ws, 31);
+    auto xg = x.to<tinycnn::cuda>(), wg = w.to<tinycnn::cuda>();
+    const auto want = ops::conv2d(x, w, o).to_vector();
+    set_cuda_conv_tf32(false);
+    const auto fp32 = host(ops::conv2d(xg, wg, o));
+    set_cuda_conv_tf32(true);
+    CHECK(cuda_conv_tf32());
+    const auto tf32 = host(ops::conv2d(xg, wg, o));
+    set_cuda_conv_tf32(false);
+    CHECK(host(ops::conv2d(xg, wg, o)) == fp32);
+    set_cuda_conv_tf32(was);
+    TINYCNN_REQUIRE_CLOSE(fp32, want, kTol);
+    TINYCNN_REQUIRE_CLOSE(tf32, want, 1e-2);
+    if (kernels::cuda::detail::has_tf32_mma()) CHECK(tf32 != fp32);
+  }
+}
+
 TEST_CASE("cuda ops: pooling agrees with the CPU", "[cuda][ops][pool]") {
   TINYCNN_REQUIRE_CUDA();
   TINYCNN_SEED_INFO();

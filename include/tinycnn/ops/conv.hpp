@@ -7,11 +7,27 @@
 
 #include "tinycnn/kernels/cpu/conv.hpp"
 #include "tinycnn/kernels/problem.hpp"
+#include "tinycnn/kernels/tf32.hpp"
 #include "tinycnn/ops/dispatch.hpp"
 #include "tinycnn/ops/elementwise.hpp"
 #if TINYCNN_HAS_CUDA_KERNELS
 #include "tinycnn/kernels/cuda/conv.cuh"
 #endif
+
+namespace tinycnn {
+
+// TF32 tensor cores for CUDA convolutions (kernels/tf32.hpp): off by default (fp32, like
+// torch.backends.cudnn.allow_tf32 = False); on, the Winograd and 1x1 layers' products round their
+// inputs to TF32 and run on tensor cores (sm_80 and later), several times the fp32 rate, at about
+// 1e-3 relative error instead of 1e-6. TINYCNN_CUDA_TF32=1 sets it at start. CPU code ignores it.
+inline void set_cuda_conv_tf32(bool enabled) {
+  kernels::tf32_conv_switch().store(enabled);
+}
+inline bool cuda_conv_tf32() {
+  return kernels::tf32_conv();
+}
+
+}  // namespace tinycnn
 
 namespace tinycnn::ops {
 

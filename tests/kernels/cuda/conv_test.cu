@@ -5,6 +5,7 @@
 
 #include <tinycnn/tinycnn.hpp>
 #include <tinycnn/kernels/cuda/conv.cuh>
+#include <tinycnn/kernels/tf32.hpp>
 #include <tinycnn/kernels/reference/conv.hpp>
 
 #include <cstdint>
@@ -75,7 +76,7 @@ BackwardDataPath automatic_backward_data() {
 }
 
 void check_forward(const Conv2dDesc& d, bool with_bias, std::uint64_t salt,
-                   const ForwardPath& path = automatic_forward()) {
+                   const ForwardPath& path = automatic_forward(), double tol = 1e-5) {
   INFO("forward, bias=" << with_bias);
   const auto sz = sizes(d);
   const auto x = tinycnn::test::random_vector<float>(sz.x, salt * 7 + 1);
@@ -90,7 +91,7 @@ void check_forward(const Conv2dDesc& d, bool with_bias, std::uint64_t salt,
   auto ws = poisoned_workspace(ws_bytes);
   const float* b = with_bias ? db.data() : nullptr;
   REQUIRE(path.run(dy.data(), dx.data(), dw.data(), b, d, ws.data(), ws_bytes) == cudaSuccess);
-  TINYCNN_REQUIRE_CLOSE(dy.to_vector(), want, 1e-5);
+  TINYCNN_REQUIRE_CLOSE(dy.to_vector(), want, tol);
   if (ws_bytes > 0) {  // too small a workspace is refused
     CHECK(path.run(dy.data(), dx.data(), dw.data(), b, d, ws.data(), ws_bytes - 4) ==
           cudaErrorInvalidValue);
@@ -100,7 +101,8 @@ void check_forward(const Conv2dDesc& d, bool with_bias, std::uint64_t salt,
 }
 
 void check_backward_data(const Conv2dDesc& d, std::uint64_t salt,
-                         const BackwardDataPath& path = automatic_backward_data()) {
+                         const BackwardDataPath& path = automatic_backward_data(),
+                         double tol = 1e-5) {
   INFO("backward data");
   const auto sz = sizes(d);
   const auto dy = tinycnn::test::random_vector<float>(sz.y, salt * 7 + 4);
@@ -113,7 +115,7 @@ void check_backward_data(const Conv2dDesc& d, std::uint64_t salt,
   INFO("workspace bytes " << ws_bytes);
   auto ws = poisoned_workspace(ws_bytes);
   REQUIRE(path.run(ddx.data(), ddy.data(), dw.data(), d, ws.data(), ws_bytes) == cudaSuccess);
-  TINYCNN_REQUIRE_CLOSE(ddx.to_vector(), want, 1e-5);
+  TINYCNN_REQUIRE_CLOSE(ddx.to_vector(), want, tol);
   if (ws_bytes > 0) {  // too small a workspace is refused
     CHECK(path.run(ddx.data(), ddy.data(), dw.data(), d, ws.data(), ws_bytes - 4) ==
           cudaErrorInvalidValue);
@@ -423,5 +425,96 @@ TEST_CASE("cuda conv: Winograd where it pays, through the automatic entry points
     }
     check_forward(c.desc, true, salt++);
     check_backward_data(c.desc, salt++);
+  }
+}
+
+namespace {
+
+// Turns TF32 convolutions on or off for one scope and restores the previous setting (the switch
+// behind tinycnn::set_cuda_conv_tf32, which tests/ops/ops_test.cu exercises).
+struct ConvTf32Scope {
+  bool was = tinycnn::kernels::tf32_conv();
+  explicit ConvTf32Scope(bool on) { tinycnn::kernels::tf32_conv_switch().store(on); }
+  ~ConvTf32Scope() { tinycnn::kernels::tf32_conv_switch().store(was); }
+};
+
+// Forward of d through the automatic entry point, as a host vector.
+std::vector<float> forward_once(const Conv2dDesc& d, const Tensor<float, cuda>& x,
+                                const Tensor<float, cuda>& w) {
+  auto y = poisoned_device(sizes(d).y);
+  const std::size_t ws_bytes = kc::conv2d_forward_workspace_bytes(d);
+  auto ws = poisoned_workspace(ws_bytes);
+  REQUIRE(kc::conv2d_forward_implicit_gemm(y.data(), x.data(), w.data(), nullptr, d, ws.data(),
+                                           ws_bytes, tinycnn::cuda_stream()) == cudaSuccess);
+  return y.to_vector();
+}
+
+}  // namespace
+
+TEST_CASE("cuda conv on TF32 tensor cores: Winograd and 1x1 layers, switched per launch",
+          "[cuda][kernels][conv]") {
+  TINYCNN_REQUIRE_CUDA();
+  TINYCNN_SEED_INFO();
+  using tinycnn::test::conv;
+  const bool tensor_cores = kc::detail::has_tf32_mma();
+  INFO("TF32 MMAs on this GPU: " << tensor_cores);
+  // TF32 keeps 11 significant bits (unit roundoff 2^-11 = 4.9e-4); Winograd's transforms amplify
+  // rounding about tenfold over a direct sum (user guide). Bounds a few times the errors measured
+  // on an H200 (run with -s to print them).
+  constexpr double kTolDirect = 2e-3, kTolWinograd = 1e-2;
+  const std::vector<tinycnn::test::ConvCase> winograd = {
+      {"c64 k64 batch 2 32x32 pad 1", conv(2, 64, 32, 32, 64, 3, 3, 1, 1)},
+      {"c33 k40 20x17 pad 2 (odd channels)", conv(1, 33, 20, 17, 40, 3, 3, 2, 2)},
+      {"c256 k256 16x16 pad 1", conv(1, 256, 16, 16, 256, 3, 3, 1, 1)},
+      {"5x5: c96 k256 27x27 pad 2", conv(1, 96, 27, 27, 256, 5, 5, 2, 2)},
+  };
+  const std::vector<tinycnn::test::ConvCase> pointwise = {
+      {"1x1: c96 k192 batch 2 27x27 (nin cccp)", conv(2, 96, 27, 27, 192, 1, 1)},
+      {"1x1: c5 k7 9x9 (scalar loads)", conv(1, 5, 9, 9, 7, 1, 1)},
+      {"1x1: c384 k1000 6x6 (nin cccp8 @224)", conv(1, 384, 6, 6, 1000, 1, 1)},
+  };
+  std::uint64_t salt = 8000;
+  {
+    const ConvTf32Scope on(true);
+    REQUIRE(tinycnn::kernels::tf32_conv());
+    for (const std::size_t max_ws : {std::size_t(256) << 20, std::size_t(1) << 20})
+      for (const auto& c : winograd) {
+        INFO(c.name << ", max workspace " << max_ws);
+        check_forward(c.desc, true, salt++, winograd_forward(max_ws), kTolWinograd);
+        check_backward_data(c.desc, salt++, winograd_backward_data(max_ws), kTolWinograd);
+      }
+    for (const auto& c : pointwise) {
+      INFO(c.name);
+      check_forward(c.desc, true, salt++, automatic_forward(), kTolDirect);
+      check_backward_data(c.desc, salt++, automatic_backward_data(), kTolDirect);
+    }
+  }
+  // The switch takes effect at the next launch: on a GPU with TF32 MMAs the result moves by
+  // about TF32's rounding when it is on, and is the fp32 one, bit for bit, once it is off again.
+  for (const auto& c : {winograd[0], pointwise[0]}) {
+    INFO(c.name);
+    const auto sz = sizes(c.desc);
+    Tensor<float, cuda> x({sz.x}, tinycnn::test::random_vector<float>(sz.x, salt++));
+    Tensor<float, cuda> w({sz.w}, tinycnn::test::random_vector<float>(sz.w, salt++));
+    std::vector<float> fp32, tf32, again;
+    {
+      const ConvTf32Scope off(false);
+      fp32 = forward_once(c.desc, x, w);
+    }
+    {
+      const ConvTf32Scope on(true);
+      tf32 = forward_once(c.desc, x, w);
+    }
+    {
+      const ConvTf32Scope off(false);
+      again = forward_once(c.desc, x, w);
+    }
+    CHECK(again == fp32);
+    const auto moved = tinycnn::test::compare(tf32.data(), fp32.data(), std::int64_t(fp32.size()));
+    INFO("TF32 against fp32: " << moved.describe(0));
+    if (tensor_cores)
+      CHECK(moved.rel_error > 1e-5);
+    else
+      CHECK(moved.rel_error == 0);
   }
 }

@@ -7,6 +7,7 @@
 #include <tinycnn/kernels/reference/gemm.hpp>
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -25,10 +26,21 @@ std::int64_t extent(std::int64_t batch, std::int64_t stride, std::int64_t rows, 
   return rows == 0 ? 0 : (batch - 1) * stride + (rows - 1) * ld + ld;
 }
 
+// fp32 -> TF32 as cvt.rna.tf32.f32 does it: 10 mantissa bits, round to nearest, ties away from zero.
+float round_tf32(float x) {
+  std::uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
 // Runs gemm_tiled on d and compares every C element with the reference. offset_* shift the
-// operands by that many floats from an aligned allocation (to force scalar loads).
+// operands by that many floats from an aligned allocation (to force scalar loads). tf32: through
+// the TF32 tensor-core launcher instead; on a GPU with TF32 MMAs the reference then multiplies the
+// operands rounded to TF32 (so 1e-5 still holds, and an unrounded or truncating kernel fails).
 void check_gemm(const GemmDesc& d, float alpha, float beta, std::uint64_t salt, int offset_a = 0,
-                int offset_b = 0, int offset_c = 0) {
+                int offset_b = 0, int offset_c = 0, bool tf32 = false) {
   const std::int64_t rows_a = d.trans_a ? d.k : d.m, rows_b = d.trans_b ? d.n : d.k;
   const std::int64_t size_a = extent(d.batch, d.stride_a, rows_a, d.lda) + offset_a;
   const std::int64_t size_b = extent(d.batch, d.stride_b, rows_b, d.ldb) + offset_b;
@@ -41,13 +53,24 @@ void check_gemm(const GemmDesc& d, float alpha, float beta, std::uint64_t salt, 
   std::vector<float> ref = c;
   if (beta == 0.f)  // the reference leaves gaps between rows alone; make them comparable
     for (auto& v : ref) v = 0.f;
-  tinycnn::kernels::reference::gemm_reference(ref.data() + offset_c, a.data() + offset_a,
-                                              b.data() + offset_b, d, alpha, beta);
+  const bool rounded = tf32 && !d.trans_b && tinycnn::kernels::cuda::detail::has_tf32_mma();
+  auto a_ref = a, b_ref = b;
+  if (rounded) {
+    for (auto& v : a_ref) v = round_tf32(v);
+    for (auto& v : b_ref) v = round_tf32(v);
+  }
+  tinycnn::kernels::reference::gemm_reference(ref.data() + offset_c, a_ref.data() + offset_a,
+                                              b_ref.data() + offset_b, d, alpha, beta);
 
   Tensor<float, cuda> da({size_a}, a), db({size_b}, b), dc({size_c}, c);
-  REQUIRE(tinycnn::kernels::cuda::gemm_tiled(dc.data() + offset_c, da.data() + offset_a,
-                                             db.data() + offset_b, d, alpha, beta,
-                                             tinycnn::cuda_stream()) == cudaSuccess);
+  if (tf32)
+    REQUIRE(tinycnn::kernels::cuda::detail::gemm_tiled_with_bias(
+                dc.data() + offset_c, da.data() + offset_a, db.data() + offset_b, d, alpha, beta,
+                nullptr, tinycnn::cuda_stream(), true) == cudaSuccess);
+  else
+    REQUIRE(tinycnn::kernels::cuda::gemm_tiled(dc.data() + offset_c, da.data() + offset_a,
+                                               db.data() + offset_b, d, alpha, beta,
+                                               tinycnn::cuda_stream()) == cudaSuccess);
   auto out = dc.to_vector();
   // Only elements of C inside (M, N) of each batch entry are outputs; elsewhere the kernel must
   // leave memory as it was (compare those exactly).
@@ -161,6 +184,43 @@ TEST_CASE("cuda gemm_tiled: large sizes on both tile shapes", "[cuda][kernels][g
     check_gemm(tinycnn::kernels::packed_gemm(1536, 1536, 96, ta, tb), 0.5f, 2.f, salt++);
     check_gemm(tinycnn::kernels::packed_gemm(1537, 1541, 131, ta, tb), 1.f, 0.f, salt++);
   }
+}
+
+TEST_CASE("cuda gemm on TF32 tensor cores: both tiles, A transposed or not, ragged and unaligned",
+          "[cuda][kernels][gemm]") {
+  TINYCNN_REQUIRE_CUDA();
+  TINYCNN_SEED_INFO();
+  INFO("TF32 MMAs on this GPU: " << tinycnn::kernels::cuda::detail::has_tf32_mma());
+  std::uint64_t salt = 5000;
+  for (const bool ta : {false, true}) {
+    INFO("trans_a=" << ta);
+    for (const auto& gc : tinycnn::test::gemm_cases()) {
+      INFO(gc.name);
+      check_gemm(tinycnn::kernels::packed_gemm(gc.m, gc.n, gc.k, ta, false), 1.f, 0.f, salt++, 0,
+                 0, 0, true);
+    }
+    // 128x128 tiles (>= SM count), ragged in M, N and K; alpha and beta; a batch.
+    check_gemm(tinycnn::kernels::packed_gemm(1537, 1541, 131, ta, false), 0.5f, 2.f, salt++, 0, 0,
+               0, true);
+    auto big = tinycnn::kernels::packed_gemm(1024, 768, 40, ta, false);
+    big.batch = 3;
+    check_gemm(big, 1.f, 0.f, salt++, 0, 0, 0, true);
+    // 64x64 tiles, batched with padded strides and a shared A (the 1x1 convolution's layout).
+    auto small = with_lds(tinycnn::kernels::packed_gemm(37, 53, 29, ta, false), 2, 3, 5);
+    small.batch = 5;
+    small.stride_b += 1, small.stride_c += 9;
+    check_gemm(small, 0.5f, 2.f, salt++, 0, 0, 0, true);
+    small.stride_a = 0;
+    check_gemm(small, 1.f, 0.f, salt++, 0, 0, 0, true);
+    // Scalar loads and stores: misaligned operands and an odd ldc.
+    const auto d = tinycnn::kernels::packed_gemm(132, 260, 68, ta, false);
+    check_gemm(d, 1.f, 0.f, salt++, 1, 2, 3, true);
+    check_gemm(with_lds(d, 1, 3, 1), 0.5f, 2.f, salt++, 0, 0, 0, true);
+  }
+  // B transposed is not a convolution layout: it stays on fp32 FMAs (1e-5 against the unrounded
+  // reference).
+  check_gemm(tinycnn::kernels::packed_gemm(300, 200, 100, false, true), 1.f, 0.f, salt++, 0, 0, 0,
+             true);
 }
 
 TEST_CASE("cuda gemm_tiled: zero sizes and K = 0", "[cuda][kernels][gemm]") {

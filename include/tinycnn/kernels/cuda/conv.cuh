@@ -26,6 +26,7 @@
 #include "tinycnn/kernels/cuda/gemm_tile.cuh"
 #include "tinycnn/kernels/cuda/winograd.cuh"
 #include "tinycnn/kernels/problem.hpp"
+#include "tinycnn/kernels/tf32.hpp"
 
 namespace tinycnn::kernels::cuda {
 
@@ -990,7 +991,7 @@ inline cudaError_t conv2d_forward_implicit_gemm(float* y, const float* x, const 
     GemmDesc g;
     g.m = d.k, g.n = p.hw, g.k = d.c, g.lda = d.c, g.ldb = p.hw, g.ldc = p.hw;
     g.batch = d.n, g.stride_a = 0, g.stride_b = p.chw, g.stride_c = p.kpq;
-    return detail::gemm_tiled_with_bias(y, w, x, g, 1.f, 0.f, bias, stream);
+    return detail::gemm_tiled_with_bias(y, w, x, g, 1.f, 0.f, bias, stream, tf32_conv());
   }
   detail::WinogradShape s;
   if (detail::winograd_forward_shape(d, s) && detail::use_winograd(s))
@@ -1044,7 +1045,7 @@ inline cudaError_t conv2d_backward_data_implicit_gemm(float* dx, const float* dy
     GemmDesc g;
     g.m = d.c, g.n = p.hw, g.k = d.k, g.trans_a = true, g.lda = d.c, g.ldb = p.hw, g.ldc = p.hw;
     g.batch = d.n, g.stride_a = 0, g.stride_b = p.kpq, g.stride_c = p.chw;
-    return detail::gemm_tiled_with_bias(dx, w, dy, g, 1.f, 0.f, nullptr, stream);
+    return detail::gemm_tiled_with_bias(dx, w, dy, g, 1.f, 0.f, nullptr, stream, tf32_conv());
   }
   if (detail::use_direct_backward_data(p))
     return detail::launch_conv2d_backward_data_direct(dx, dy, w, p, stream);

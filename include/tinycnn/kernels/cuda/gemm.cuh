@@ -88,11 +88,13 @@ cudaError_t dispatch_gemm_trans(float* c, const float* a, const float* b, const 
   return dispatch_gemm_vec<Cfg, false, false>(c, a, b, d, alpha, beta, bias, vec_a, vec_b, stream);
 }
 
-// The launcher behind gemm_tiled and the 1x1 convolution paths: checks the descriptor, picks the
-// tile (the large one unless it would leave SMs idle) and whether 16-byte loads are legal.
+// The launcher behind gemm_tiled and the convolutions' products (1x1 layers, Winograd): checks the
+// descriptor, picks the tile (the large one unless it would leave SMs idle) and whether 16-byte
+// loads are legal. tf32: products with B untransposed (all the convolutions use) run on TF32
+// tensor cores where the GPU has them (sm_80 on); others, and older GPUs, stay on fp32 FMAs.
 inline cudaError_t gemm_tiled_with_bias(float* c, const float* a, const float* b, const GemmDesc& d,
                                         float alpha, float beta, const float* bias,
-                                        cudaStream_t stream) {
+                                        cudaStream_t stream, bool tf32 = false) {
   if (d.m < 0 || d.n < 0 || d.k < 0 || d.batch < 0) return cudaErrorInvalidValue;
   if (d.m == 0 || d.n == 0 || d.batch == 0) return cudaSuccess;
   const std::int64_t a_cols = d.trans_a ? d.m : d.k, b_cols = d.trans_b ? d.k : d.n;
@@ -104,6 +106,20 @@ inline cudaError_t gemm_tiled_with_bias(float* c, const float* a, const float* b
   const bool vec_b = aligned16(b) && d.ldb % 4 == 0 && (!batched || d.stride_b % 4 == 0);
   const std::int64_t large_tiles = ((d.m + TileLarge::kBlockM - 1) / TileLarge::kBlockM) *
                                    ((d.n + TileLarge::kBlockN - 1) / TileLarge::kBlockN) * d.batch;
+  static_assert(TileLargeTf32::kBlockM == TileLarge::kBlockM &&
+                TileLargeTf32::kBlockN == TileLarge::kBlockN, "one tile-count rule for both");
+  if (tf32 && !d.trans_b && has_tf32_mma()) {
+    const bool large = large_tiles >= multiprocessor_count();
+    if (d.trans_a)
+      return large ? dispatch_gemm_vec<TileLargeTf32, true, false>(c, a, b, d, alpha, beta, bias,
+                                                                   vec_a, vec_b, stream)
+                   : dispatch_gemm_vec<TileSmallTf32, true, false>(c, a, b, d, alpha, beta, bias,
+                                                                   vec_a, vec_b, stream);
+    return large ? dispatch_gemm_vec<TileLargeTf32, false, false>(c, a, b, d, alpha, beta, bias,
+                                                                  vec_a, vec_b, stream)
+                 : dispatch_gemm_vec<TileSmallTf32, false, false>(c, a, b, d, alpha, beta, bias,
+                                                                  vec_a, vec_b, stream);
+  }
   if (large_tiles >= multiprocessor_count())
     return dispatch_gemm_trans<TileLarge>(c, a, b, d, alpha, beta, bias, vec_a, vec_b, stream);
   return dispatch_gemm_trans<TileSmall>(c, a, b, d, alpha, beta, bias, vec_a, vec_b, stream);

@@ -8,8 +8,9 @@
 //                  the matrix); then step to the following slice
 //   store(s, lds)  registers -> shared memory, K-major: s[k * lds + row]
 // so GEMM operands, im2col gathers and transposed filters all run on the same inner product. The
-// tile shape and the inner product live in TileConfig and mma_tile; a tensor-core variant replaces
-// those two without touching the loaders or the op layer.
+// tile shape and the inner product live in the configuration and mma_tile: TileConfig multiplies
+// with fp32 FMAs on CUDA cores, TensorTileConfig with TF32 tensor-core MMAs (mma.sync m16n8k8,
+// sm_80 and later); the loaders and the op layer are the same for both.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -36,12 +37,58 @@ struct TileConfig {
   static_assert(BlockM % ThreadM == 0 && BlockN % ThreadN == 0,
                 "thread tiles must cover the block");
   static_assert(BlockK % 4 == 0, "loaders move 4 reduction elements at a time");
+  static constexpr bool kTensorCore = false;
+  // Tile row and column of the thread's acc[i][j]; columns come in runs of kColRun consecutive
+  // ones (j = run * kColRun + e), which the epilogue stores as one vector.
+  static constexpr int kColRun = ThreadN / 2;
+  __device__ __forceinline__ static int acc_row(int i) {
+    constexpr int HM = ThreadM / 2;
+    return (i / HM) * (BlockM / 2) + int(threadIdx.x / kThreadsN) * HM + i % HM;
+  }
+  __device__ __forceinline__ static int acc_col(int j) {
+    constexpr int HN = ThreadN / 2;
+    return (j / HN) * (BlockN / 2) + int(threadIdx.x % kThreadsN) * HN + j % HN;
+  }
+};
+
+// TF32 tensor cores: BLK_M x BLK_N outputs per block of WarpsM x WarpsN warps, each warp a
+// (BLK_M/WarpsM, BLK_N/WarpsN) grid of 16x8 MMA tiles. In one 16x8 tile, lane l = 4g + t holds
+// outputs (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1) (the mma.m16n8 accumulator layout), so
+// acc[2mi + h][2ni + e] is row mi*16 + 8h + g, column ni*8 + 2t + e of the warp's tile. Shared
+// rows are padded by 8 floats: a warp's fragment reads (row g, reduction t) then hit 32 banks.
+template <int BlockM, int BlockN, int BlockK, int WarpsM, int WarpsN, int MinBlocksPerSm>
+struct TensorTileConfig {
+  static constexpr int kBlockM = BlockM, kBlockN = BlockN, kBlockK = BlockK;
+  static constexpr int kWarpM = BlockM / WarpsM, kWarpN = BlockN / WarpsN;
+  static constexpr int kMmaM = kWarpM / 16, kMmaN = kWarpN / 8;  // MMA tiles per warp
+  static constexpr int kThreadM = 2 * kMmaM, kThreadN = 2 * kMmaN;
+  static constexpr int kWarpsN = WarpsN;
+  static constexpr int kThreads = 32 * WarpsM * WarpsN;
+  static constexpr int kMinBlocksPerSm = MinBlocksPerSm;
+  static constexpr int kLdsA = BlockM + 8, kLdsB = BlockN + 8;
+  static constexpr int kStageA = BlockK * kLdsA, kStageB = BlockK * kLdsB;
+  static constexpr bool kTensorCore = true;
+  static constexpr int kColRun = 2;
+  static_assert(kWarpM % 16 == 0 && kWarpN % 8 == 0, "warp tiles are made of 16x8 MMA tiles");
+  static_assert(BlockK % 8 == 0, "the MMA reduces 8 elements at a time");
+  __device__ __forceinline__ static int acc_row(int i) {
+    const int warp_m = int(threadIdx.x / 32) / WarpsN, g = int(threadIdx.x % 32) / 4;
+    return warp_m * kWarpM + (i / 2) * 16 + (i % 2) * 8 + g;
+  }
+  __device__ __forceinline__ static int acc_col(int j) {
+    const int warp_n = int(threadIdx.x / 32) % WarpsN, t = int(threadIdx.x % 4);
+    return warp_n * kWarpN + (j / 2) * 8 + 2 * t + j % 2;
+  }
 };
 
 // The main configuration: 128x128x8, 256 threads of 8x8; 2 blocks per SM caps registers at 128.
 using TileLarge = TileConfig<128, 128, 8, 8, 8, 2>;
 // For problems with fewer large tiles than SMs: 64x64x8, 64 threads of 8x8.
 using TileSmall = TileConfig<64, 64, 8, 8, 8, 8>;
+// Their TF32 counterparts: 128x128x16 with 8 warps of 64x32 (64 accumulators a thread, as above),
+// and 64x64x16 with 4 warps of 32x32.
+using TileLargeTf32 = TensorTileConfig<128, 128, 16, 2, 4, 2>;
+using TileSmallTf32 = TensorTileConfig<64, 64, 16, 2, 2, 4>;
 
 // ---------------------------------------------------------------------------------------------
 // Division by a run-time constant as multiply-high and shift (valid for dividends below 2^31).
@@ -197,11 +244,11 @@ __device__ __forceinline__ void load_fragment(float* dst, const float* src) {
 }
 
 // acc (THR_M, THR_N) += sA (BLK_K, BLK_M)^T * sB (BLK_K, BLK_N) over this thread's rows and
-// columns: row i of acc is tile row (i < THR_M/2 ? 0 : BLK_M/2) + ty*THR_M/2 + i % (THR_M/2),
-// likewise columns.
+// columns (Cfg::acc_row, Cfg::acc_col), on CUDA cores: row i of acc is tile row
+// (i < THR_M/2 ? 0 : BLK_M/2) + ty*THR_M/2 + i % (THR_M/2), likewise columns.
 template <class Cfg>
-__device__ __forceinline__ void mma_tile(const float* sA, const float* sB,
-                                         float (&acc)[Cfg::kThreadM][Cfg::kThreadN]) {
+__device__ __forceinline__ void mma_tile_fma(const float* sA, const float* sB,
+                                             float (&acc)[Cfg::kThreadM][Cfg::kThreadN]) {
   constexpr int HM = Cfg::kThreadM / 2, HN = Cfg::kThreadN / 2;
   const int tx = int(threadIdx.x % Cfg::kThreadsN), ty = int(threadIdx.x / Cfg::kThreadsN);
   const float* pa = sA + ty * HM;
@@ -233,6 +280,85 @@ __device__ __forceinline__ void mma_tile(const float* sA, const float* sB,
   }
 }
 
+// fp32 -> TF32 (10 mantissa bits, round to nearest, ties away from zero), kept in a float whose
+// low 13 bits are zero; the MMA reads such values exactly.
+__device__ __forceinline__ float round_tf32(float x) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  unsigned r;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+  return __uint_as_float(r);
+#else
+  return x;
+#endif
+}
+
+// The same product on TF32 tensor cores, each shared value rounded to TF32 when staged (see
+// tile_mainloop). Per step of 8 reductions a warp loads its A fragments (4 values per 16 rows) and
+// B fragments (2 per 8 columns) and issues kMmaM x kMmaN MMAs.
+template <class Cfg>
+__device__ __forceinline__ void mma_tile_tf32(const float* sA, const float* sB,
+                                              float (&acc)[Cfg::kThreadM][Cfg::kThreadN]) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const int warp = int(threadIdx.x / 32), lane = int(threadIdx.x % 32);
+  const int g = lane / 4, t = lane % 4;
+  const float* pa = sA + t * Cfg::kLdsA + (warp / Cfg::kWarpsN) * Cfg::kWarpM + g;
+  const float* pb = sB + t * Cfg::kLdsB + (warp % Cfg::kWarpsN) * Cfg::kWarpN + g;
+#pragma unroll
+  for (int kk = 0; kk < Cfg::kBlockK; kk += 8) {
+    unsigned a[Cfg::kMmaM][4], b[Cfg::kMmaN][2];
+#pragma unroll
+    for (int mi = 0; mi < Cfg::kMmaM; ++mi) {
+      const float* q = pa + kk * Cfg::kLdsA + mi * 16;
+      a[mi][0] = __float_as_uint(q[0]);                   // (row g,     k t)
+      a[mi][1] = __float_as_uint(q[8]);                   // (row g + 8, k t)
+      a[mi][2] = __float_as_uint(q[4 * Cfg::kLdsA]);      // (row g,     k t + 4)
+      a[mi][3] = __float_as_uint(q[4 * Cfg::kLdsA + 8]);  // (row g + 8, k t + 4)
+    }
+#pragma unroll
+    for (int ni = 0; ni < Cfg::kMmaN; ++ni) {
+      const float* q = pb + kk * Cfg::kLdsB + ni * 8;
+      b[ni][0] = __float_as_uint(q[0]);                // (k t,     column g)
+      b[ni][1] = __float_as_uint(q[4 * Cfg::kLdsB]);   // (k t + 4, column g)
+    }
+#pragma unroll
+    for (int mi = 0; mi < Cfg::kMmaM; ++mi)
+#pragma unroll
+      for (int ni = 0; ni < Cfg::kMmaN; ++ni)
+        asm volatile(
+            "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+            "{%8,%9}, {%0,%1,%2,%3};"
+            : "+f"(acc[2 * mi][2 * ni]), "+f"(acc[2 * mi][2 * ni + 1]),
+              "+f"(acc[2 * mi + 1][2 * ni]), "+f"(acc[2 * mi + 1][2 * ni + 1])
+            : "r"(a[mi][0]), "r"(a[mi][1]), "r"(a[mi][2]), "r"(a[mi][3]), "r"(b[ni][0]),
+              "r"(b[ni][1]));
+  }
+#else
+  __trap();  // launchers choose tensor-core tiles on sm_80 and later only
+#endif
+}
+
+template <class Cfg>
+__device__ __forceinline__ void mma_tile(const float* sA, const float* sB,
+                                         float (&acc)[Cfg::kThreadM][Cfg::kThreadN]) {
+  if constexpr (Cfg::kTensorCore)
+    mma_tile_tf32<Cfg>(sA, sB, acc);
+  else
+    mma_tile_fma<Cfg>(sA, sB, acc);
+}
+
+// Rounds a loader's staged registers (its float4 v[]) to TF32 before they go to shared memory:
+// once per value and block, not once per fragment read.
+template <class Cfg, class Loader>
+__device__ __forceinline__ void round_staged(Loader& l) {
+  if constexpr (Cfg::kTensorCore) {
+#pragma unroll
+    for (auto& f : l.v) {
+      f.x = round_tf32(f.x), f.y = round_tf32(f.y);
+      f.z = round_tf32(f.z), f.w = round_tf32(f.w);
+    }
+  }
+}
+
 // Shared memory of one block: two stages of each operand, K-major.
 template <class Cfg>
 struct alignas(16) TileSmem {
@@ -255,6 +381,8 @@ __device__ __forceinline__ void tile_mainloop(LoaderA& la, LoaderB& lb, int leng
   if (length <= 0) return;
   la.load(length);
   lb.load(length);
+  round_staged<Cfg>(la);
+  round_staged<Cfg>(lb);
   la.store(smem.a, Cfg::kLdsA);
   lb.store(smem.b, Cfg::kLdsB);
   __syncthreads();
@@ -267,6 +395,8 @@ __device__ __forceinline__ void tile_mainloop(LoaderA& la, LoaderB& lb, int leng
     }
     mma_tile<Cfg>(smem.a + stage * Cfg::kStageA, smem.b + stage * Cfg::kStageB, acc);
     if (more) {
+      round_staged<Cfg>(la);
+      round_staged<Cfg>(lb);
       la.store(smem.a + (stage ^ 1) * Cfg::kStageA, Cfg::kLdsA);
       lb.store(smem.b + (stage ^ 1) * Cfg::kStageB, Cfg::kLdsB);
     }
@@ -279,8 +409,9 @@ __device__ __forceinline__ void tile_mainloop(LoaderA& la, LoaderB& lb, int leng
 // ---------------------------------------------------------------------------------------------
 // Epilogue: out[m * row_stride + col_offset(j)] = alpha * acc + beta * out + bias[m] for the
 // thread's outputs inside (M, N). beta == 0 never reads out. col_offset maps a GEMM column to its
-// place in memory (identity for GEMM; image and pixel for convolution outputs). Four columns go out
-// as one float4 when their offsets are consecutive and the address is 16-byte aligned.
+// place in memory (identity for GEMM; image and pixel for convolution outputs). A run of
+// Cfg::kColRun columns (4 on CUDA-core tiles, 2 on tensor-core ones) goes out as one float4 or
+// float2 when their offsets are consecutive and the address is aligned to the vector.
 struct IdentityColumns {
   __device__ __forceinline__ std::int64_t operator()(std::int64_t j) const { return j; }
 };
@@ -292,48 +423,55 @@ __device__ __forceinline__ void store_tile(float* out,
                                            std::int64_t n_total, std::int64_t row_stride,
                                            const ColOffset& col_offset, float alpha, float beta,
                                            const float* bias) {
-  constexpr int HM = Cfg::kThreadM / 2, HN = Cfg::kThreadN / 2;
-  const int tx = int(threadIdx.x % Cfg::kThreadsN), ty = int(threadIdx.x / Cfg::kThreadsN);
+  constexpr int R = Cfg::kColRun;
+  static_assert(Cfg::kThreadN % R == 0, "column runs must cover the thread's columns");
 #pragma unroll
-  for (int jh = 0; jh < 2; ++jh) {
-    const std::int64_t j0 = n0 + jh * (Cfg::kBlockN / 2) + tx * HN;
-    std::int64_t off[HN];
-    bool col_ok[HN];
+  for (int run = 0; run < Cfg::kThreadN / R; ++run) {
+    const std::int64_t j0 = n0 + Cfg::acc_col(run * R);
+    std::int64_t off[R];
+    bool col_ok[R];
     bool contiguous = true;
 #pragma unroll
-    for (int e = 0; e < HN; ++e) {
+    for (int e = 0; e < R; ++e) {
       col_ok[e] = j0 + e < n_total;
       off[e] = col_ok[e] ? col_offset(j0 + e) : 0;
       contiguous = contiguous && col_ok[e] && off[e] == off[0] + e;
     }
 #pragma unroll
-    for (int ih = 0; ih < 2; ++ih) {
+    for (int i = 0; i < Cfg::kThreadM; ++i) {
+      const std::int64_t m = m0 + Cfg::acc_row(i);
+      if (m >= m_total) continue;
+      const float add = bias ? bias[m] : 0.f;
+      float* row = out + m * row_stride;
+      const float* r = &acc[i][run * R];
+      const bool aligned = (reinterpret_cast<std::uintptr_t>(row + off[0]) & (4 * R - 1)) == 0;
+      if ((R == 4 || R == 2) && contiguous && aligned) {
+        float o[R];
+        if (beta == 0.f) {
 #pragma unroll
-      for (int i = 0; i < HM; ++i) {
-        const std::int64_t m = m0 + ih * (Cfg::kBlockM / 2) + ty * HM + i;
-        if (m >= m_total) continue;
-        const float add = bias ? bias[m] : 0.f;
-        float* row = out + m * row_stride;
-        const float* r = &acc[ih * HM + i][jh * HN];
-        if (HN == 4 && contiguous && (reinterpret_cast<std::uintptr_t>(row + off[0]) & 15) == 0) {
-          float4* dst = reinterpret_cast<float4*>(row + off[0]);
-          float4 o;
-          if (beta == 0.f) {
-            o = make_float4(alpha * r[0] + add, alpha * r[1] + add, alpha * r[2] + add,
-                            alpha * r[3] + add);
-          } else {
-            const float4 c = *dst;
-            o = make_float4(alpha * r[0] + beta * c.x + add, alpha * r[1] + beta * c.y + add,
-                            alpha * r[2] + beta * c.z + add, alpha * r[3] + beta * c.w + add);
-          }
-          *dst = o;
+          for (int e = 0; e < R; ++e) o[e] = alpha * r[e] + add;
         } else {
-#pragma unroll
-          for (int e = 0; e < HN; ++e) {
-            if (!col_ok[e]) continue;
-            float& o = row[off[e]];
-            o = beta == 0.f ? alpha * r[e] + add : alpha * r[e] + beta * o + add;
+          float c[R];
+          if constexpr (R == 4) {
+            const float4 v = *reinterpret_cast<const float4*>(row + off[0]);
+            c[0] = v.x, c[1] = v.y, c[2] = v.z, c[3] = v.w;
+          } else if constexpr (R == 2) {
+            const float2 v = *reinterpret_cast<const float2*>(row + off[0]);
+            c[0] = v.x, c[1] = v.y;
           }
+#pragma unroll
+          for (int e = 0; e < R; ++e) o[e] = alpha * r[e] + beta * c[e] + add;
+        }
+        if constexpr (R == 4)
+          *reinterpret_cast<float4*>(row + off[0]) = make_float4(o[0], o[1], o[2], o[3]);
+        else if constexpr (R == 2)
+          *reinterpret_cast<float2*>(row + off[0]) = make_float2(o[0], o[1]);
+      } else {
+#pragma unroll
+        for (int e = 0; e < R; ++e) {
+          if (!col_ok[e]) continue;
+          float& o = row[off[e]];
+          o = beta == 0.f ? alpha * r[e] + add : alpha * r[e] + beta * o + add;
         }
       }
     }
@@ -350,6 +488,17 @@ inline int multiprocessor_count() {
     return 132;
   }
   return sms;
+}
+
+// Whether the current device has TF32 tensor-core MMAs (compute capability 8.0 and later).
+inline bool has_tf32_mma() {
+  int device = 0, major = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return major >= 8;
 }
 
 inline bool aligned16(const void* p) {

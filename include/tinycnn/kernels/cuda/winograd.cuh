@@ -28,6 +28,7 @@
 #include "tinycnn/kernels/cuda/gemm.cuh"
 #include "tinycnn/kernels/cuda/launch.cuh"
 #include "tinycnn/kernels/problem.hpp"
+#include "tinycnn/kernels/tf32.hpp"
 #include "tinycnn/kernels/winograd.hpp"
 
 namespace tinycnn::kernels::cuda {
@@ -215,7 +216,7 @@ inline cudaError_t winograd_run(float* out, const float* in, const float* bias,
     g.stride_a = std::int64_t(s.cout) * s.cin;
     g.stride_b = std::int64_t(s.cin) * ld;
     g.stride_c = std::int64_t(s.cout) * ld;
-    e = gemm_tiled_with_bias(m, u, v, g, 1.f, 0.f, nullptr, stream);
+    e = gemm_tiled_with_bias(m, u, v, g, 1.f, 0.f, nullptr, stream, tf32_conv());
     if (e != cudaSuccess) return e;
     const dim3 grid(blocks, unsigned(s.cout));
     if (s.r == 3 && vec_out)

@@ -6,7 +6,8 @@ each. Usage:
     python3 tools/style_gpu_compare.py OURS.json LABEL=TORCH.json [LABEL=TORCH.json ...]
 
 A label names the PyTorch column ("PyTorch TF32"); records of several files with one label are
-merged (e.g. one file for 64-4096 px and one for 7680x4320). Standard library only.
+merged (e.g. one file for 64-4096 px and one for 7680x4320). A peer file may also be another
+cuda_style_bench JSON ("ours fp32=style_bench_tf32_0.json"). Standard library only.
 """
 import json
 import re
@@ -17,23 +18,32 @@ def fmt(v):
     return "—" if v is None else (f"{v:.1f}" if v < 100 else f"{v:.0f}")
 
 
+def read(data):
+    """{(model, width, height): it/min} from a cuda_style_bench JSON or style_bench_torch records."""
+    out = {}
+    if isinstance(data, dict):
+        for b in data["benchmarks"]:
+            m = re.match(r"style/(\w+)/cuda/(\d+)x(\d+)", b["name"])
+            if m and "iters_per_min" in b and not b.get("error_occurred"):
+                out[(m.group(1), int(m.group(2)), int(m.group(3)))] = b["iters_per_min"]
+    else:
+        for r in data:
+            if r.get("status") == "ok":
+                out[(r["model"], r["width"], r["height"])] = r["iters_per_min"]
+    return out
+
+
 def main(argv):
     if len(argv) < 2:
         sys.exit(__doc__)
-    ours = {}
-    for b in json.load(open(argv[0]))["benchmarks"]:
-        m = re.match(r"style/(\w+)/cuda/(\d+)x(\d+)", b["name"])
-        if m and "iters_per_min" in b and not b.get("error_occurred"):
-            ours[(m.group(1), int(m.group(2)), int(m.group(3)))] = b["iters_per_min"]
+    ours = read(json.load(open(argv[0])))
     labels, peers = [], {}
     for arg in argv[1:]:
         label, _, path = arg.partition("=")
         if label not in peers:
             labels.append(label)
             peers[label] = {}
-        for r in json.load(open(path)):
-            if r.get("status") == "ok":
-                peers[label][(r["model"], r["width"], r["height"])] = r["iters_per_min"]
+        peers[label].update(read(json.load(open(path))))
     head = "| model | resolution | tinycnn it/min |"
     rule = "|---|---|---:|"
     for label in labels:

@@ -12,10 +12,7 @@ out=${OUT:-$PWD/out}
 mkdir -p "$out"
 # cuBLAS and cuDNN (the benchmarks' peers) are too large to carry: use the machine's own, from the
 # CUDA Toolkit or from PyTorch's NVIDIA wheels.
-peer_libs=$( { ls -d /usr/local/cuda/lib64 2>/dev/null
-  site=$(python3 -c 'import nvidia; print(list(nvidia.__path__)[0])' 2>/dev/null) &&
-    find "$site" \( -name 'libcublas.so.13*' -o -name 'libcudnn.so.9*' \) -printf '%h\n'; } |
-  sort -u | paste -sd:)
+peer_libs=$(bash "$(dirname "$0")/peer_libs.sh")
 export LD_LIBRARY_PATH=$PWD/.gpu/lib:$peer_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export NVIDIA_TF32_OVERRIDE=0   # the fp32 comparisons are without TF32, for us and the peers
 bin=$PWD/.gpu/bin

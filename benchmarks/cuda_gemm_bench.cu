@@ -93,28 +93,47 @@ std::map<std::string, double>& peer_median_ms() {
   return m;
 }
 
-// Times f once per benchmark iteration with CUDA events; returns the median in milliseconds.
+// Milliseconds of one call of f on tinycnn's stream, by CUDA events.
 template <class F>
-double timed_loop(benchmark::State& state, F f) {
+double time_once(F& f) {
   cudaEvent_t start, stop;
   cudaEventCreate(&start);
   cudaEventCreate(&stop);
-  std::vector<double> ms;
-  for (auto _ : state) {
-    cudaEventRecord(start, tinycnn::cuda_stream());
-    f();
-    cudaEventRecord(stop, tinycnn::cuda_stream());
-    cudaEventSynchronize(stop);
-    float t = 0;
-    cudaEventElapsedTime(&t, start, stop);
-    state.SetIterationTime(t * 1e-3);
-    ms.push_back(t);
-  }
+  cudaEventRecord(start, tinycnn::cuda_stream());
+  f();
+  cudaEventRecord(stop, tinycnn::cuda_stream());
+  cudaEventSynchronize(stop);
+  float t = 0;
+  cudaEventElapsedTime(&t, start, stop);
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
+  return t;
+}
+
+double median(std::vector<double> ms) {
   if (ms.empty()) return 0;
   std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
   return ms[ms.size() / 2];
+}
+
+// Times f once per benchmark iteration; returns the median in milliseconds.
+template <class F>
+double timed_loop(benchmark::State& state, F f) {
+  std::vector<double> ms;
+  for (auto _ : state) {
+    ms.push_back(time_once(f));
+    state.SetIterationTime(ms.back() * 1e-3);
+  }
+  return median(ms);
+}
+
+// The median of reps timed calls of f (after one untimed), outside a benchmark loop.
+template <class F>
+double median_ms(int reps, F f) {
+  f();
+  std::vector<double> ms;
+  for (int i = 0; i < reps; ++i) ms.push_back(time_once(f));
+  return median(ms);
 }
 
 void bm_cublas(benchmark::State& state, Shape s) {
@@ -159,6 +178,70 @@ void bm_gemm_tiled(benchmark::State& state, Shape s) {
   if (peer != peer_median_ms().end()) state.counters["vs_cublas"] = peer->second / ms;
 }
 
+// Gram matrices G = F F^T of style transfer's feature maps F (C, H*W): one product with few tiles
+// and a very long K, which gemm_tiled splits along K. Variants of the split (tile shape, blocks
+// per SM) against cuBLAS on the same operands.
+struct GramShape {
+  std::string name;
+  std::int64_t c, hw;
+};
+
+std::vector<GramShape> gram_shapes() {
+  // VGG-19's style layers (relu1_1 .. relu5_1) at 2048 px, and relu1_1 at 4096 px.
+  return {{"relu1_1 @2048", 64, 2048 * 2048},      {"relu2_1 @2048", 128, 1024 * 1024},
+          {"relu3_1 @2048", 256, 512 * 512},       {"relu4_1 @2048", 512, 256 * 256},
+          {"relu5_1 @2048", 512, 128 * 128},       {"relu1_1 @4096", 64, 4096 * 4096}};
+}
+
+enum class GramSplit { kSmall4, kSmall8, kLarge2, kLarge4 };
+
+void bm_gram(benchmark::State& state, GramShape g, int variant) {
+  const Shape s{g.name, g.c, g.c, g.hw};
+  auto f = random_device(g.c * g.hw, 3);
+  Tensor<float, cuda> out({g.c * g.c}), ref({g.c * g.c});
+  const GemmDesc d = tinycnn::kernels::packed_gemm(g.c, g.c, g.hw, false, true);
+  namespace kd = tinycnn::kernels::cuda::detail;
+  const auto v = GramSplit(variant);
+  const kd::SplitK split = v == GramSplit::kSmall4   ? kd::gemm_split_k<kd::TileSmall>(d, 4)
+                           : v == GramSplit::kSmall8 ? kd::gemm_split_k<kd::TileSmall>(d, 8)
+                           : v == GramSplit::kLarge2 ? kd::gemm_split_k<kd::TileLarge>(d, 2)
+                                                     : kd::gemm_split_k<kd::TileLarge>(d, 4);
+  if (split.chunks < 2) {
+    state.SkipWithError("not split");
+    return;
+  }
+  Tensor<float, cuda> ws({split.chunks * g.c * g.c});
+  auto run = [&] {
+    const bool small = v == GramSplit::kSmall4 || v == GramSplit::kSmall8;
+    return small ? kd::gemm_split_k_run<kd::TileSmall>(out.data(), f.data(), f.data(), d, 1.f, 0.f,
+                                                       split, ws.data(), tinycnn::cuda_stream())
+                 : kd::gemm_split_k_run<kd::TileLarge>(out.data(), f.data(), f.data(), d, 1.f, 0.f,
+                                                       split, ws.data(), tinycnn::cuda_stream());
+  };
+  const float one = 1.f, zero = 0.f;
+  // Row-major G = F F^T is, column-major, X^T X for X = F viewed as (H*W, C).
+  auto peer = [&](float* c) {
+    return cublasSgemm(cublas(), CUBLAS_OP_T, CUBLAS_OP_N, int(g.c), int(g.c), int(g.hw), &one,
+                       f.data(), int(g.hw), f.data(), int(g.hw), &zero, c, int(g.c));
+  };
+  if (peer(ref.data()) != CUBLAS_STATUS_SUCCESS || run() != cudaSuccess) {
+    state.SkipWithError("launch failed");
+    return;
+  }
+  const double err = relative_error(out.to_vector(), ref.to_vector());
+  state.counters["rel_error_vs_cublas"] = err;
+  if (!(err <= 1e-4)) {
+    state.SkipWithError(("relative error vs cuBLAS " + std::to_string(err)).c_str());
+    return;
+  }
+  const double peer_ms = median_ms(20, [&] { peer(ref.data()); });
+  const double ms = timed_loop(state, [&] { run(); });
+  state.counters["chunks"] = double(split.chunks);
+  state.counters["TFLOP/s"] = 2.0 * s.m * s.n * s.k / (ms * 1e-3) / 1e12;
+  state.counters["cublas_TFLOP/s"] = 2.0 * s.m * s.n * s.k / (peer_ms * 1e-3) / 1e12;
+  state.counters["vs_cublas"] = peer_ms / ms;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -181,6 +264,12 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark((ours + s.name).c_str(), bm_gemm_tiled, s)
         ->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.05);
   }
+  if (!g_tf32)
+    for (const auto& g : gram_shapes())
+      for (const auto& [label, variant] : {std::pair{"small x4", 0}, std::pair{"small x8", 1},
+                                           std::pair{"large x2", 2}, std::pair{"large x4", 3}})
+        benchmark::RegisterBenchmark(("gram/" + g.name + "/" + label).c_str(), bm_gram, g, variant)
+            ->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.05);
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

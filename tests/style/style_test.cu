@@ -74,8 +74,15 @@ TEST_CASE("cuda gemm splits long reductions of few tiles along K", "[cuda][style
   };
   for (const Case& c : {Case{64, 64, 100003, false, true, 0.0f}, Case{3, 3, 262147, false, true, 0.5f},
                         Case{37, 70, 50001, true, false, 1.0f}, Case{128, 96, 40000, true, true, 0.0f},
-                        Case{512, 512, 16384, false, true, 0.0f}}) {
+                        Case{512, 512, 16384, false, true, 0.0f},
+                        Case{256, 130, 70001, false, true, 0.5f},
+                        Case{129, 200, 30011, true, false, 1.0f}}) {
     INFO(c.m << "x" << c.n << "x" << c.k << " ta " << c.ta << " tb " << c.tb << " beta " << c.beta);
+    // Each case splits; 128x128 tiles when both sides reach 128, 64x64 ones otherwise.
+    const auto choice = tinycnn::kernels::cuda::detail::gemm_split_choice(
+        tinycnn::kernels::packed_gemm(c.m, c.n, c.k, c.ta, c.tb));
+    CHECK(choice.split.chunks > 1);
+    CHECK(choice.large == (c.m >= 128 && c.n >= 128));
     auto a = random_host(c.ta ? Shape{c.k, c.m} : Shape{c.m, c.k}, 6);
     auto b = random_host(c.tb ? Shape{c.n, c.k} : Shape{c.k, c.n}, 7);
     auto c0 = random_host({c.m, c.n}, 8);

@@ -127,16 +127,18 @@ inline cudaError_t gemm_tiled_with_bias(float* c, const float* a, const float* b
 
 // Split-K for a single product with too few tiles for the GPU and a long reduction (the Gram
 // matrix of a 64-channel feature map at 8K is 64 x 64 with K = 33M): chunk s of K is entry s of a
-// batched product into the workspace, then one pass adds the chunks up.
+// batched product into the workspace, then one pass adds the chunks up. Chunks run on Cfg's tiles,
+// enough of them for blocks_per_sm blocks on every SM.
 struct SplitK {
   std::int64_t chunks = 1, chunk_k = 0;
 };
 
-inline SplitK gemm_split_k(const GemmDesc& d) {
+template <class Cfg = TileSmall>
+inline SplitK gemm_split_k(const GemmDesc& d, std::int64_t blocks_per_sm = 4) {
   if (d.batch != 1 || d.m <= 0 || d.n <= 0) return {};
   const std::int64_t tiles =
-      ((d.m + TileSmall::kBlockM - 1) / TileSmall::kBlockM) * ((d.n + TileSmall::kBlockN - 1) / TileSmall::kBlockN);
-  const std::int64_t target = 4 * std::int64_t(multiprocessor_count());  // small tiles in flight
+      ((d.m + Cfg::kBlockM - 1) / Cfg::kBlockM) * ((d.n + Cfg::kBlockN - 1) / Cfg::kBlockN);
+  const std::int64_t target = blocks_per_sm * std::int64_t(multiprocessor_count());
   constexpr std::int64_t kMinChunk = 1024;
   if (tiles >= target || d.k < 2 * kMinChunk) return {};
   std::int64_t chunks = std::min((target + tiles - 1) / tiles, d.k / kMinChunk);
@@ -144,6 +146,21 @@ inline SplitK gemm_split_k(const GemmDesc& d) {
   if (chunks < 2) return {};
   const std::int64_t chunk_k = ((d.k + chunks - 1) / chunks + 15) / 16 * 16;  // keeps 16-byte loads legal
   return {(d.k + chunk_k - 1) / chunk_k, chunk_k};
+}
+
+// The split gemm_tiled uses, from an A/B of the variants over VGG-19's Gram matrices on an H200
+// (cuda_gemm_bench gram/*): 128x128 tiles, 4 blocks per SM, when both sides are >= 128 (1.5-2x
+// the 64x64 tiles there); 64x64 tiles, 8 per SM, for narrower products (C = 64: the large tiles
+// were 0.3x).
+struct SplitChoice {
+  SplitK split;
+  bool large = false;
+};
+
+inline SplitChoice gemm_split_choice(const GemmDesc& d) {
+  if (d.m >= TileLarge::kBlockM && d.n >= TileLarge::kBlockN)
+    return {gemm_split_k<TileLarge>(d, 4), true};
+  return {gemm_split_k<TileSmall>(d, 8), false};
 }
 
 // c(i, j) = alpha * sum_s w(s, i, j) + beta * c(i, j), w packed (chunks, m, n).
@@ -159,6 +176,7 @@ __global__ inline void split_k_reduce_kernel(float* __restrict__ c, const float*
   }
 }
 
+template <class Cfg = TileSmall>
 inline cudaError_t gemm_split_k_run(float* c, const float* a, const float* b, const GemmDesc& d,
                                     float alpha, float beta, const SplitK& split, float* workspace,
                                     cudaStream_t stream) {
@@ -172,15 +190,15 @@ inline cudaError_t gemm_split_k_run(float* c, const float* a, const float* b, co
   part.stride_c = d.m * d.n;
   const bool vec_a = aligned16(a) && d.lda % 4 == 0 && part.stride_a % 4 == 0;
   const bool vec_b = aligned16(b) && d.ldb % 4 == 0 && part.stride_b % 4 == 0;
-  cudaError_t e = dispatch_gemm_trans<TileSmall>(workspace, a, b, part, 1.0f, 0.0f, nullptr, vec_a,
-                                                 vec_b, stream);
+  cudaError_t e =
+      dispatch_gemm_trans<Cfg>(workspace, a, b, part, 1.0f, 0.0f, nullptr, vec_a, vec_b, stream);
   if (e != cudaSuccess) return e;
   GemmDesc last = part;
   last.k = d.k - full * kc;
   last.batch = 1;
   const float* a_last = a + full * part.stride_a;
   const float* b_last = b + full * part.stride_b;
-  e = dispatch_gemm_trans<TileSmall>(workspace + full * part.stride_c, a_last, b_last, last, 1.0f,
+  e = dispatch_gemm_trans<Cfg>(workspace + full * part.stride_c, a_last, b_last, last, 1.0f,
                                      0.0f, nullptr, aligned16(a_last) && d.lda % 4 == 0,
                                      aligned16(b_last) && d.ldb % 4 == 0, stream);
   if (e != cudaSuccess) return e;
@@ -194,7 +212,7 @@ inline cudaError_t gemm_split_k_run(float* c, const float* a, const float* b, co
 // Bytes of workspace gemm_tiled can use for d: non-zero when d is one product with too few tiles
 // to fill the GPU and a long K, which it then splits along K.
 inline std::size_t gemm_workspace_bytes(const GemmDesc& d) {
-  const auto split = detail::gemm_split_k(d);
+  const auto split = detail::gemm_split_choice(d).split;
   return split.chunks > 1 ? std::size_t(split.chunks * d.m * d.n) * sizeof(float) : 0;
 }
 
@@ -207,10 +225,13 @@ inline cudaError_t gemm_tiled(float* c, const float* a, const float* b, const Ge
                               float alpha, float beta, cudaStream_t stream,
                               void* workspace = nullptr) {
   if (workspace && d.k > 0 && d.m > 0 && d.n > 0 && a && b && c && d.ldc >= d.n) {
-    const auto split = detail::gemm_split_k(d);
-    if (split.chunks > 1)
-      return detail::gemm_split_k_run(c, a, b, d, alpha, beta, split, static_cast<float*>(workspace),
-                                      stream);
+    const auto choice = detail::gemm_split_choice(d);
+    float* ws = static_cast<float*>(workspace);
+    if (choice.split.chunks > 1)
+      return choice.large ? detail::gemm_split_k_run<detail::TileLarge>(c, a, b, d, alpha, beta,
+                                                                        choice.split, ws, stream)
+                          : detail::gemm_split_k_run<detail::TileSmall>(c, a, b, d, alpha, beta,
+                                                                        choice.split, ws, stream);
   }
   return detail::gemm_tiled_with_bias(c, a, b, d, alpha, beta, nullptr, stream);
 }

@@ -18,8 +18,9 @@ namespace tinycnn {
 
 // TF32 tensor cores for CUDA convolutions (kernels/tf32.hpp): off by default (fp32, like
 // torch.backends.cudnn.allow_tf32 = False); on, the Winograd and 1x1 layers' products round their
-// inputs to TF32 and run on tensor cores (sm_80 and later), several times the fp32 rate, at about
-// 1e-3 relative error instead of 1e-6. TINYCNN_CUDA_TF32=1 sets it at start. CPU code ignores it.
+// inputs to TF32 and run on tensor cores (sm_80 and later), 2-2.6x our fp32 GEMM rate, at a
+// relative error of about 2.5e-4 (1x1) and 3-3.5e-3 (Winograd) instead of 3e-7 and 2-6e-6
+// (measured, docs/performance.md). TINYCNN_CUDA_TF32=1 sets it at start. CPU code ignores it.
 inline void set_cuda_conv_tf32(bool enabled) {
   kernels::tf32_conv_switch().store(enabled);
 }

@@ -1,8 +1,7 @@
 // gemm_tiled against cuBLAS SGEMM (fp32 FMA, no TF32) on square sizes and VGG-19's convolution
 // GEMM shapes at 224 px. Each shape is checked against cuBLAS before it is timed.
 // With --tf32: our TF32 tensor-core tiles (the convolutions' products under set_cuda_conv_tf32)
-// against cuBLAS in CUBLAS_TF32_TENSOR_OP_MATH, checked against each other within 1e-2, and
-// tf32_tile/*: candidate TF32 tile shapes on the same shapes.
+// against cuBLAS in CUBLAS_TF32_TENSOR_OP_MATH, checked against each other within 1e-2.
 //
 // Run: build/benchmarks/cuda_gemm_bench [--tf32] --benchmark_min_time=0.05
 // Counters: TFLOP/s (from the median iteration) and vs_cublas = cuBLAS time / our time.
@@ -16,10 +15,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
-#include <initializer_list>
 #include <map>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "support/problems.hpp"
@@ -245,41 +242,6 @@ void bm_gram(benchmark::State& state, GramShape g, int variant) {
   state.counters["vs_cublas"] = peer_ms / ms;
 }
 
-// TF32 tile shapes against each other on the same operands (--tf32): the library's choice and
-// candidates with vector fragment reads, a longer K step or larger warp tiles, untransposed.
-namespace kd = tinycnn::kernels::cuda::detail;
-using Tf32Vec = kd::TensorTileConfig<128, 128, 16, 2, 4, 2, true>;
-using Tf32K32 = kd::TensorTileConfig<128, 128, 32, 2, 4, 1>;
-using Tf32Wide = kd::TensorTileConfig<128, 256, 16, 2, 4, 1>;
-using Tf32WideVec = kd::TensorTileConfig<128, 256, 16, 2, 4, 1, true>;
-
-template <class Cfg>
-void bm_tf32_tile(benchmark::State& state, Shape s) {
-  Operands op(s);
-  const GemmDesc d = tinycnn::kernels::packed_gemm(s.m, s.n, s.k);
-  auto run = [&] {
-    return kd::dispatch_gemm_vec<Cfg, false, false>(op.c.data(), op.a.data(), op.b.data(), d, 1.f,
-                                                    0.f, nullptr, s.k % 4 == 0, s.n % 4 == 0,
-                                                    tinycnn::cuda_stream());
-  };
-  Tensor<float, cuda> ref = Tensor<float, cuda>::full({s.m * s.n}, 0.f);
-  if (cublas_sgemm(ref.data(), op.a.data(), op.b.data(), s) != CUBLAS_STATUS_SUCCESS ||
-      run() != cudaSuccess || cudaStreamSynchronize(tinycnn::cuda_stream()) != cudaSuccess) {
-    state.SkipWithError("launch failed");
-    return;
-  }
-  const double err = relative_error(op.c.to_vector(), ref.to_vector());
-  state.counters["rel_error_vs_cublas"] = err;
-  if (!(err <= 1e-2)) {
-    state.SkipWithError(("relative error vs cuBLAS " + std::to_string(err)).c_str());
-    return;
-  }
-  const double ms = timed_loop(state, [&] { run(); });
-  state.counters["TFLOP/s"] = 2.0 * s.m * s.n * s.k / (ms * 1e-3) / 1e12;
-  const auto peer = peer_median_ms().find(s.name);
-  if (peer != peer_median_ms().end()) state.counters["vs_cublas"] = peer->second / ms;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -302,18 +264,6 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark((ours + s.name).c_str(), bm_gemm_tiled, s)
         ->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.05);
   }
-  if (g_tf32)
-    for (const auto& s : shapes())
-      for (const auto& [label, bm] :
-           std::initializer_list<std::pair<const char*, void (*)(benchmark::State&, Shape)>>{
-            {"128x128x16 w64x32 x2", bm_tf32_tile<kd::TileLargeTf32>},
-            {"128x128x16 w64x32 x2 vec", bm_tf32_tile<Tf32Vec>},
-            {"128x128x32 w64x32 x1", bm_tf32_tile<Tf32K32>},
-            {"128x256x16 w64x64 x1", bm_tf32_tile<Tf32Wide>},
-            {"128x256x16 w64x64 x1 vec", bm_tf32_tile<Tf32WideVec>}})
-        benchmark::RegisterBenchmark(("tf32_tile/" + std::string(label) + "/" + s.name).c_str(),
-                                     bm, s)
-            ->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.05);
   if (!g_tf32)
     for (const auto& g : gram_shapes())
       for (const auto& [label, variant] : {std::pair{"small x4", 0}, std::pair{"small x8", 1},

@@ -25,15 +25,15 @@ namespace detail {
 // TransA/TransB pick the loaders; VecA/VecB allow 16-byte loads (decided at launch). bias (may be
 // null) is added per row: the 1x1 convolution path uses it.
 template <class Cfg, bool TransA, bool TransB, bool VecA, bool VecB>
-__device__ __forceinline__ void gemm_tile_block(TileSmem<Cfg>& smem, float* __restrict__ c,
-                                                const float* __restrict__ a,
-                                                const float* __restrict__ b, const GemmDesc& d,
-                                                float alpha, float beta,
-                                                const float* __restrict__ bias) {
+__global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
+    gemm_tiled_kernel(float* __restrict__ c, const float* __restrict__ a,
+                      const float* __restrict__ b, const GemmDesc d, float alpha, float beta,
+                      const float* __restrict__ bias) {
   using LoaderA = std::conditional_t<TransA, RowContiguousLoader<Cfg, Cfg::kBlockM, VecA>,
                                      KContiguousLoader<Cfg, Cfg::kBlockM, VecA>>;
   using LoaderB = std::conditional_t<TransB, KContiguousLoader<Cfg, Cfg::kBlockN, VecB>,
                                      RowContiguousLoader<Cfg, Cfg::kBlockN, VecB>>;
+  __shared__ TileSmem<Cfg> smem;
   const std::int64_t z = blockIdx.z;
   const std::int64_t m0 = std::int64_t(blockIdx.y) * Cfg::kBlockM;
   const std::int64_t n0 = std::int64_t(blockIdx.x) * Cfg::kBlockN;
@@ -46,23 +46,6 @@ __device__ __forceinline__ void gemm_tile_block(TileSmem<Cfg>& smem, float* __re
                   d.m, d.n, d.ldc, IdentityColumns{}, alpha, beta, bias);
 }
 
-// The shared memory is declared here, in the kernel, for tiles that fit the static 48 KiB (ptxas
-// allocates registers better than for the same array declared in a device function).
-template <class Cfg, bool TransA, bool TransB, bool VecA, bool VecB>
-__global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
-    gemm_tiled_kernel(float* __restrict__ c, const float* __restrict__ a,
-                      const float* __restrict__ b, const GemmDesc d, float alpha, float beta,
-                      const float* __restrict__ bias) {
-  if constexpr (kTileDynamicSmem<Cfg> > 0) {
-    extern __shared__ float4 tile_dynamic_smem[];
-    gemm_tile_block<Cfg, TransA, TransB, VecA, VecB>(
-        *reinterpret_cast<TileSmem<Cfg>*>(tile_dynamic_smem), c, a, b, d, alpha, beta, bias);
-  } else {
-    __shared__ TileSmem<Cfg> smem;
-    gemm_tile_block<Cfg, TransA, TransB, VecA, VecB>(smem, c, a, b, d, alpha, beta, bias);
-  }
-}
-
 template <class Cfg, bool TransA, bool TransB, bool VecA, bool VecB>
 cudaError_t launch_gemm_tiled(float* c, const float* a, const float* b, const GemmDesc& d,
                               float alpha, float beta, const float* bias, cudaStream_t stream) {
@@ -70,10 +53,8 @@ cudaError_t launch_gemm_tiled(float* c, const float* a, const float* b, const Ge
   const std::int64_t m_tiles = (d.m + Cfg::kBlockM - 1) / Cfg::kBlockM;
   if (n_tiles > 0x7fffffff || m_tiles > 65535 || d.batch > 65535) return cudaErrorInvalidValue;
   const dim3 grid(unsigned(n_tiles), unsigned(m_tiles), unsigned(d.batch));
-  const auto kernel = gemm_tiled_kernel<Cfg, TransA, TransB, VecA, VecB>;
-  if (const cudaError_t e = tile_allow_dynamic_smem<Cfg>(kernel); e != cudaSuccess) return e;
-  kernel<<<grid, Cfg::kThreads, kTileDynamicSmem<Cfg>, stream>>>(c, a, b, d, alpha, beta,
-                                                                         bias);
+  gemm_tiled_kernel<Cfg, TransA, TransB, VecA, VecB>
+      <<<grid, Cfg::kThreads, 0, stream>>>(c, a, b, d, alpha, beta, bias);
   return cudaGetLastError();
 }
 

@@ -15,7 +15,6 @@
 
 #include <cuda_runtime.h>
 
-#include <cstddef>
 #include <cstdint>
 
 namespace tinycnn::kernels::cuda::detail {
@@ -40,7 +39,7 @@ struct TileConfig {
   static_assert(BlockK % 4 == 0, "loaders move 4 reduction elements at a time");
   static constexpr bool kTensorCore = false;
   // Tile row and column of the thread's acc[i][j]; columns come in runs of kColRun consecutive
-  // ones, which the epilogue stores as one vector.
+  // ones (j = run * kColRun + e), which the epilogue stores as one vector.
   static constexpr int kColRun = ThreadN / 2;
   __device__ __forceinline__ static int acc_row(int i) {
     constexpr int HM = ThreadM / 2;
@@ -50,69 +49,35 @@ struct TileConfig {
     constexpr int HN = ThreadN / 2;
     return (j / HN) * (BlockN / 2) + int(threadIdx.x % kThreadsN) * HN + j % HN;
   }
-  // Epilogue run r starts at acc column index run_first(r); its elements are kRunStride apart.
-  static constexpr int kRunStride = 1;
-  __device__ __forceinline__ static constexpr int run_first(int r) { return r * kColRun; }
 };
 
 // TF32 tensor cores: BLK_M x BLK_N outputs per block of WarpsM x WarpsN warps, each warp a
 // (BLK_M/WarpsM, BLK_N/WarpsN) grid of 16x8 MMA tiles. In one 16x8 tile, lane l = 4g + t holds
-// outputs (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1) (the mma.m16n8 accumulator layout) and reads
-// A at rows g and g+8, B at column g. Which rows and columns of the warp's tile an MMA tile's
-// rows and columns are is free (the epilogue follows acc_row / acc_col):
-// - VecFrag = false: MMA tile mi is warp rows 16 mi .. 16 mi + 15, tile ni columns 8 ni .. 8 ni + 7;
-//   every fragment value is its own 4-byte shared read, and a lane's outputs (g, 2t), (g, 2t+1)
-//   are adjacent (stored as float2).
-// - VecFrag = true: a lane's rows at one reduction index are consecutive in shared memory, so it
-//   reads them as float2s (A) and float4s (B): MMA tile mi's row 8h + g is warp row
-//   grp * 8 * kVecA + g * kVecA + v, (grp, v) = divmod(h * kMmaM + mi, kVecA), and tile ni's
-//   column c is warp column grp * 8 * kVecB + c * kVecB + v, (grp, v) = divmod(ni, kVecB).
-// Shared rows are padded by 8 floats: a warp's reads (row g, reduction t), and in the vector
-// layout each quarter- or half-warp's vectors, then hit 32 different banks.
-template <int BlockM, int BlockN, int BlockK, int WarpsM, int WarpsN, int MinBlocksPerSm,
-          bool VecFrag = false>
+// outputs (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1) (the mma.m16n8 accumulator layout), so
+// acc[2mi + h][2ni + e] is row mi*16 + 8h + g, column ni*8 + 2t + e of the warp's tile. Shared
+// rows are padded by 8 floats: a warp's fragment reads (row g, reduction t) then hit 32 banks.
+template <int BlockM, int BlockN, int BlockK, int WarpsM, int WarpsN, int MinBlocksPerSm>
 struct TensorTileConfig {
   static constexpr int kBlockM = BlockM, kBlockN = BlockN, kBlockK = BlockK;
   static constexpr int kWarpM = BlockM / WarpsM, kWarpN = BlockN / WarpsN;
   static constexpr int kMmaM = kWarpM / 16, kMmaN = kWarpN / 8;  // MMA tiles per warp
   static constexpr int kThreadM = 2 * kMmaM, kThreadN = 2 * kMmaN;
-  static constexpr int kVecA = !VecFrag ? 1 : kMmaM < 2 ? kMmaM : 2;
-  static constexpr int kVecB = !VecFrag ? 1 : kMmaN < 4 ? kMmaN : 4;
   static constexpr int kWarpsN = WarpsN;
   static constexpr int kThreads = 32 * WarpsM * WarpsN;
   static constexpr int kMinBlocksPerSm = MinBlocksPerSm;
   static constexpr int kLdsA = BlockM + 8, kLdsB = BlockN + 8;
   static constexpr int kStageA = BlockK * kLdsA, kStageB = BlockK * kLdsB;
   static constexpr bool kTensorCore = true;
+  static constexpr int kColRun = 2;
   static_assert(kWarpM % 16 == 0 && kWarpN % 8 == 0, "warp tiles are made of 16x8 MMA tiles");
   static_assert(BlockK % 8 == 0, "the MMA reduces 8 elements at a time");
-  static_assert(kMmaM % kVecA == 0 && kMmaN % kVecB == 0, "fragment vectors must tile the warp");
-  // Warp row of the lane's q-th A row (q = h * kMmaM + mi: MMA tile mi, row 8h + g), and warp
-  // column of its B column in tile ni (column c = g).
-  __device__ __forceinline__ static constexpr int lane_row(int q, int g) {
-    if constexpr (!VecFrag) return (q % kMmaM) * 16 + (q / kMmaM) * 8 + g;
-    return (q / kVecA) * 8 * kVecA + g * kVecA + q % kVecA;
-  }
-  __device__ __forceinline__ static constexpr int lane_col(int ni, int c) {
-    if constexpr (!VecFrag) return ni * 8 + c;
-    return (ni / kVecB) * 8 * kVecB + c * kVecB + ni % kVecB;
-  }
-  // acc[i][j]: i = 2 mi + h, j = 2 ni + e (column c = 2t + e of tile ni).
   __device__ __forceinline__ static int acc_row(int i) {
     const int warp_m = int(threadIdx.x / 32) / WarpsN, g = int(threadIdx.x % 32) / 4;
-    return warp_m * kWarpM + lane_row((i % 2) * kMmaM + i / 2, g);
+    return warp_m * kWarpM + (i / 2) * 16 + (i % 2) * 8 + g;
   }
   __device__ __forceinline__ static int acc_col(int j) {
     const int warp_n = int(threadIdx.x / 32) % WarpsN, t = int(threadIdx.x % 4);
-    return warp_n * kWarpN + lane_col(j / 2, 2 * t + j % 2);
-  }
-  // Epilogue runs of consecutive columns: (2t, 2t + 1) of one tile (acc columns 2 ni, 2 ni + 1),
-  // or in the vector layout one column c across kVecB tiles (acc columns 2 (grp kVecB + e) + e_c,
-  // run r = 2 grp + e_c).
-  static constexpr int kColRun = VecFrag ? kVecB : 2;
-  static constexpr int kRunStride = VecFrag ? 2 : 1;
-  __device__ __forceinline__ static constexpr int run_first(int r) {
-    return VecFrag ? 2 * (r / 2) * kVecB + r % 2 : 2 * r;
+    return warp_n * kWarpN + (j / 2) * 8 + 2 * t + j % 2;
   }
 };
 
@@ -194,29 +159,15 @@ struct KContiguousLoader {
     }
   }
 
-  // With 4 threads a row (BLK_K = 16) and lds = 8 (mod 32), the 4 threads of a row would write
-  // (k_off + e) * lds + row to one bank for the same e; each writes its 4 values starting at
-  // e = (its k_off / 4) mod 4 instead, so the warp's 4 k groups hit 4 different bank octets.
   __device__ __forceinline__ void store(float* s, int lds) const {
     const int row = int(threadIdx.x / kThreadsPerRow);
 #pragma unroll
     for (int i = 0; i < kPasses; ++i) {
       float* d = s + k_off * lds + row + i * kRowsPerPass;
-      if constexpr (kThreadsPerRow >= 4) {
-        const int rot = (k_off / 4) % 4;
-        const float e[4] = {v[i].x, v[i].y, v[i].z, v[i].w};
-#pragma unroll
-        for (int step = 0; step < 4; ++step) {
-          const int k = (step + rot) % 4;
-          // A select chain, not e[k]: a dynamic index would put e in local memory.
-          d[k * lds] = k == 0 ? e[0] : k == 1 ? e[1] : k == 2 ? e[2] : e[3];
-        }
-      } else {
-        d[0 * lds] = v[i].x;
-        d[1 * lds] = v[i].y;
-        d[2 * lds] = v[i].z;
-        d[3 * lds] = v[i].w;
-      }
+      d[0 * lds] = v[i].x;
+      d[1 * lds] = v[i].y;
+      d[2 * lds] = v[i].z;
+      d[3 * lds] = v[i].w;
     }
   }
 };
@@ -342,46 +293,44 @@ __device__ __forceinline__ float round_tf32(float x) {
 }
 
 // The same product on TF32 tensor cores, each shared value rounded to TF32 when staged (see
-// tile_mainloop). Per step of 8 reductions a lane reads its A rows (kThreadM of them, at k = t and
-// t + 4) and B columns (kMmaN, likewise), kVecA and kVecB values per read, where
-// TensorTileConfig::lane_row / lane_col place them, and the warp issues kMmaM x kMmaN MMAs.
+// tile_mainloop). Per step of 8 reductions a warp loads its A fragments (4 values per 16 rows) and
+// B fragments (2 per 8 columns) and issues kMmaM x kMmaN MMAs.
 template <class Cfg>
 __device__ __forceinline__ void mma_tile_tf32(const float* sA, const float* sB,
                                               float (&acc)[Cfg::kThreadM][Cfg::kThreadN]) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  constexpr int VA = Cfg::kVecA, VB = Cfg::kVecB;
   const int warp = int(threadIdx.x / 32), lane = int(threadIdx.x % 32);
   const int g = lane / 4, t = lane % 4;
-  const float* pa =
-      sA + t * Cfg::kLdsA + (warp / Cfg::kWarpsN) * Cfg::kWarpM + Cfg::lane_row(0, g);
-  const float* pb =
-      sB + t * Cfg::kLdsB + (warp % Cfg::kWarpsN) * Cfg::kWarpN + Cfg::lane_col(0, g);
+  const float* pa = sA + t * Cfg::kLdsA + (warp / Cfg::kWarpsN) * Cfg::kWarpM + g;
+  const float* pb = sB + t * Cfg::kLdsB + (warp % Cfg::kWarpsN) * Cfg::kWarpN + g;
 #pragma unroll
   for (int kk = 0; kk < Cfg::kBlockK; kk += 8) {
-    float fa[2][Cfg::kThreadM], fb[2][Cfg::kMmaN];  // [k = t, t + 4][the lane's rows / columns]
+    unsigned a[Cfg::kMmaM][4], b[Cfg::kMmaN][2];
 #pragma unroll
-    for (int hk = 0; hk < 2; ++hk) {
+    for (int mi = 0; mi < Cfg::kMmaM; ++mi) {
+      const float* q = pa + kk * Cfg::kLdsA + mi * 16;
+      a[mi][0] = __float_as_uint(q[0]);                   // (row g,     k t)
+      a[mi][1] = __float_as_uint(q[8]);                   // (row g + 8, k t)
+      a[mi][2] = __float_as_uint(q[4 * Cfg::kLdsA]);      // (row g,     k t + 4)
+      a[mi][3] = __float_as_uint(q[4 * Cfg::kLdsA + 8]);  // (row g + 8, k t + 4)
+    }
 #pragma unroll
-      for (int q = 0; q < Cfg::kThreadM; q += VA)
-        load_fragment<VA>(&fa[hk][q], pa + (kk + 4 * hk) * Cfg::kLdsA + Cfg::lane_row(q, 0));
-#pragma unroll
-      for (int ni = 0; ni < Cfg::kMmaN; ni += VB)
-        load_fragment<VB>(&fb[hk][ni], pb + (kk + 4 * hk) * Cfg::kLdsB + Cfg::lane_col(ni, 0));
+    for (int ni = 0; ni < Cfg::kMmaN; ++ni) {
+      const float* q = pb + kk * Cfg::kLdsB + ni * 8;
+      b[ni][0] = __float_as_uint(q[0]);                // (k t,     column g)
+      b[ni][1] = __float_as_uint(q[4 * Cfg::kLdsB]);   // (k t + 4, column g)
     }
 #pragma unroll
     for (int mi = 0; mi < Cfg::kMmaM; ++mi)
 #pragma unroll
       for (int ni = 0; ni < Cfg::kMmaN; ++ni)
-        // a: (row g, k t), (row g + 8, k t), (row g, k t + 4), (row g + 8, k t + 4);
-        // b: (k t, column g), (k t + 4, column g).
         asm volatile(
             "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
             "{%8,%9}, {%0,%1,%2,%3};"
             : "+f"(acc[2 * mi][2 * ni]), "+f"(acc[2 * mi][2 * ni + 1]),
               "+f"(acc[2 * mi + 1][2 * ni]), "+f"(acc[2 * mi + 1][2 * ni + 1])
-            : "r"(__float_as_uint(fa[0][mi])), "r"(__float_as_uint(fa[0][Cfg::kMmaM + mi])),
-              "r"(__float_as_uint(fa[1][mi])), "r"(__float_as_uint(fa[1][Cfg::kMmaM + mi])),
-              "r"(__float_as_uint(fb[0][ni])), "r"(__float_as_uint(fb[1][ni])));
+            : "r"(a[mi][0]), "r"(a[mi][1]), "r"(a[mi][2]), "r"(a[mi][3]), "r"(b[ni][0]),
+              "r"(b[ni][1]));
   }
 #else
   __trap();  // launchers choose tensor-core tiles on sm_80 and later only
@@ -416,24 +365,6 @@ struct alignas(16) TileSmem {
   float a[2 * Cfg::kStageA];
   float b[2 * Cfg::kStageB];
 };
-
-// Tiles whose stages exceed the 48 KiB a kernel may declare statically take dynamic shared memory
-// (kTileDynamicSmem bytes at launch, after tile_allow_dynamic_smem); others declare it.
-constexpr std::size_t kStaticSmemLimit = 48 * 1024;
-
-template <class Cfg>
-inline constexpr std::size_t kTileDynamicSmem =
-    sizeof(TileSmem<Cfg>) > kStaticSmemLimit ? sizeof(TileSmem<Cfg>) : 0;
-
-// Lets kernel use Cfg's dynamic shared memory on the current device (a per-device attribute, so
-// set before every launch; a host-side call without synchronisation).
-template <class Cfg, class Kernel>
-cudaError_t tile_allow_dynamic_smem(Kernel kernel) {
-  if constexpr (kTileDynamicSmem<Cfg> > 0)
-    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                int(kTileDynamicSmem<Cfg>));
-  return cudaSuccess;
-}
 
 // Runs a reduction of `length` elements (the loaders start at its first) through two shared-memory
 // stages: while the block multiplies stage t, each thread holds slice t+1 in registers and writes
@@ -496,7 +427,7 @@ __device__ __forceinline__ void store_tile(float* out,
   static_assert(Cfg::kThreadN % R == 0, "column runs must cover the thread's columns");
 #pragma unroll
   for (int run = 0; run < Cfg::kThreadN / R; ++run) {
-    const std::int64_t j0 = n0 + Cfg::acc_col(Cfg::run_first(run));
+    const std::int64_t j0 = n0 + Cfg::acc_col(run * R);
     std::int64_t off[R];
     bool col_ok[R];
     bool contiguous = true;
@@ -512,13 +443,13 @@ __device__ __forceinline__ void store_tile(float* out,
       if (m >= m_total) continue;
       const float add = bias ? bias[m] : 0.f;
       float* row = out + m * row_stride;
-      const float* r = &acc[i][Cfg::run_first(run)];  // element e at r[e * Cfg::kRunStride]
+      const float* r = &acc[i][run * R];
       const bool aligned = (reinterpret_cast<std::uintptr_t>(row + off[0]) & (4 * R - 1)) == 0;
       if ((R == 4 || R == 2) && contiguous && aligned) {
         float o[R];
         if (beta == 0.f) {
 #pragma unroll
-          for (int e = 0; e < R; ++e) o[e] = alpha * r[e * Cfg::kRunStride] + add;
+          for (int e = 0; e < R; ++e) o[e] = alpha * r[e] + add;
         } else {
           float c[R];
           if constexpr (R == 4) {
@@ -529,7 +460,7 @@ __device__ __forceinline__ void store_tile(float* out,
             c[0] = v.x, c[1] = v.y;
           }
 #pragma unroll
-          for (int e = 0; e < R; ++e) o[e] = alpha * r[e * Cfg::kRunStride] + beta * c[e] + add;
+          for (int e = 0; e < R; ++e) o[e] = alpha * r[e] + beta * c[e] + add;
         }
         if constexpr (R == 4)
           *reinterpret_cast<float4*>(row + off[0]) = make_float4(o[0], o[1], o[2], o[3]);
@@ -540,7 +471,7 @@ __device__ __forceinline__ void store_tile(float* out,
         for (int e = 0; e < R; ++e) {
           if (!col_ok[e]) continue;
           float& o = row[off[e]];
-          o = beta == 0.f ? alpha * r[e * Cfg::kRunStride] + add : alpha * r[e * Cfg::kRunStride] + beta * o + add;
+          o = beta == 0.f ? alpha * r[e] + add : alpha * r[e] + beta * o + add;
         }
       }
     }

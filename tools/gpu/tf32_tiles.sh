@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# GPU rounds for the TF32 tiles' vector fragment reads (gemm_tile.cuh), over binaries packed into
-# .gpu/ (tests, cuda_gemm_bench, cuda_style_bench) plus, for A/B in the same call, the previous
-# build's benchmarks as .gpu/bin/benchmarks/*_before. Output under $OUT.
-#   step 1: the TF32 test cases; GEMM: ours (before, after) and candidate tile shapes against
-#           cuBLAS TF32; style transfer in TF32, before and after, at 2048 px and 7680x4320
-#   step 2: the whole [cuda] suite; style transfer in TF32 and fp32 at every size; PyTorch's
-#           default mode (TF32) at every size
-# Usage on the device machine: bash tools/gpu/tf32_tiles.sh 1|2
+# GPU rounds over binaries packed into .gpu/ (tests, cuda_gemm_bench, cuda_style_bench). Output
+# under $OUT.
+#   step 1: an A/B of a tile change: the TF32 test cases; GEMM, ours before and after (the
+#           previous build's benchmarks packed as .gpu/bin/benchmarks/*_before) and, where the
+#           build has them, candidate tiles (cuda_gemm_bench tf32_tile/*, in commit b3849d7)
+#           against cuBLAS TF32; style transfer in TF32, before and after, at 2048 px and 7680x4320
+#   step 2: style transfer in TF32 and fp32 at every size (PyTorch's TF32 default at the same
+#           sizes: tools/gpu/tf32_round.sh 3)
+#   step 3: after the pooling change: the whole [cuda] suite, cuda_pool_bench before and after
+#           (against cuDNN), then step 2
+# Usage on the device machine: bash tools/gpu/tf32_tiles.sh 1|2|3
 set -u
 step=${1:-1}
 out=${OUT:-$PWD/out}
@@ -31,10 +34,19 @@ if [ "$step" = 1 ]; then
       >"$out/${b}_tf32.log" 2>&1
     echo "$b TF32: rc=$?"; style_lines "$out/${b}_tf32.log"
   done
-elif [ "$step" = 2 ]; then
+fi
+if [ "$step" = 3 ]; then
   bash tools/gpu/round.sh tests
+  for b in cuda_pool_bench_before cuda_pool_bench; do
+    timeout 60 .gpu/run benchmarks/$b >"$out/$b.log" 2>&1   # logs only: 8 files come back
+    echo "$b: rc=$?"
+  done
+  grep -h "/ours/" "$out"/cuda_pool_bench*.log | grep -E "pool1@512|pool0@512" | sed 's/ \+/ /g' | cut -c1-150
+fi
+if [ "$step" = 2 ] || [ "$step" = 3 ]; then
+  nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
   for mode in 1 0; do
-    TINYCNN_CUDA_TF32=$mode timeout 200 .gpu/run benchmarks/cuda_style_bench \
+    TINYCNN_CUDA_TF32=$mode timeout 260 .gpu/run benchmarks/cuda_style_bench \
       --models=vgg16,vgg19,nin --sizes=64,128,256,512,1024,2048,4096,7680x4320 \
       --benchmark_out="$out/style_bench_tf32_$mode.json" --benchmark_out_format=json \
       >"$out/style_bench_tf32_$mode.log" 2>&1

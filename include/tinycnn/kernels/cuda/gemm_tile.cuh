@@ -1,5 +1,5 @@
 // Tile machinery shared by the CUDA GEMM and the implicit-GEMM convolutions: tile shapes, the
-// double-buffered shared-memory main loop, loaders for plain matrices, the epilogue, fast division.
+// double-buffered shared-memory main loop, loaders for plain matrices, the epilogue.
 //
 // Every kernel built on it computes one (BLK_M, BLK_N) tile of C(M,N) = A(M,K) * B(K,N) per thread
 // block. An operand reaches the main loop only through a loader with two calls:
@@ -16,6 +16,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+
+#include "tinycnn/kernels/cuda/launch.cuh"
 
 namespace tinycnn::kernels::cuda::detail {
 
@@ -89,26 +91,6 @@ using TileSmall = TileConfig<64, 64, 8, 8, 8, 8>;
 // and 64x64x16 with 4 warps of 32x32.
 using TileLargeTf32 = TensorTileConfig<128, 128, 16, 2, 4, 2>;
 using TileSmallTf32 = TensorTileConfig<64, 64, 16, 2, 2, 4>;
-
-// ---------------------------------------------------------------------------------------------
-// Division by a run-time constant as multiply-high and shift (valid for dividends below 2^31).
-
-struct FastDivmod {
-  unsigned divisor = 1, multiplier = 0, shift = 0;
-
-  FastDivmod() = default;
-  __host__ explicit FastDivmod(unsigned d) : divisor(d) {
-    if (d <= 1) return;
-    unsigned log2_ceil = 0;
-    while ((1ull << log2_ceil) < d) ++log2_ceil;
-    const unsigned p = 31 + log2_ceil;
-    multiplier = unsigned(((1ull << p) + d - 1) / d);
-    shift = p - 32;
-  }
-  __device__ __forceinline__ unsigned div(unsigned n) const {
-    return divisor == 1 ? n : __umulhi(n, multiplier) >> shift;
-  }
-};
 
 // ---------------------------------------------------------------------------------------------
 // Loaders of plain matrices (GEMM operands, filters). "Rows" is the tile's M or N extent.

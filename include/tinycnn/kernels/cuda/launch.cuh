@@ -1,5 +1,6 @@
 // Launch-shape helpers shared by the CUDA kernels of this folder: ceil-div, grid sizing for
-// grid-stride loops, and the 16-byte packet that vectorised loads and stores move.
+// grid-stride loops, the 16-byte packet that vectorised loads and stores move, and division by a
+// run-time constant (FastDivmod).
 #pragma once
 
 #include <cstdint>
@@ -47,5 +48,27 @@ struct alignas(16) Packet {
 inline bool is_aligned16(const void* p) {
   return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0;
 }
+
+namespace detail {
+
+// Division by a run-time constant as multiply-high and shift (valid for dividends below 2^31).
+struct FastDivmod {
+  unsigned divisor = 1, multiplier = 0, shift = 0;
+
+  FastDivmod() = default;
+  __host__ explicit FastDivmod(unsigned d) : divisor(d) {
+    if (d <= 1) return;
+    unsigned log2_ceil = 0;
+    while ((1ull << log2_ceil) < d) ++log2_ceil;
+    const unsigned p = 31 + log2_ceil;
+    multiplier = unsigned(((1ull << p) + d - 1) / d);
+    shift = p - 32;
+  }
+  __device__ __forceinline__ unsigned div(unsigned n) const {
+    return divisor == 1 ? n : __umulhi(n, multiplier) >> shift;
+  }
+};
+
+}  // namespace detail
 
 }  // namespace tinycnn::kernels::cuda

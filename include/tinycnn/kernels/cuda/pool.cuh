@@ -6,6 +6,7 @@
 // Letters: input x (N, C, H, W), window (kernel_h, kernel_w), output y (N, C, P, Q).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -19,104 +20,150 @@
 namespace tinycnn::kernels::cuda {
 namespace detail {
 
+// The per-plane view of a pooling problem that the kernels index with: planes (n, c) go along
+// blockIdx.y (a loop past 65535 planes), a plane's elements along x in a grid-stride loop, so a
+// thread's indices are 32-bit and its divisions multiply-shifts (FastDivmod). With flat 64-bit
+// indices, the divisions made the kernels compute-bound at a fraction of memory bandwidth. Needs
+// input and output planes below 2^31 elements (checked at launch; the argmax is int32 anyway).
+struct PoolPlanes {
+  std::int64_t planes = 0;
+  int h = 0, w = 0, p = 0, q = 0;
+  int kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+  FastDivmod div_w, div_q, div_stride_h, div_stride_w;
+};
+
+inline bool make_pool_planes(const Pool2dDesc& d, std::int64_t P, std::int64_t Q, PoolPlanes& s) {
+  constexpr std::int64_t kMax = 0x7fffffff;
+  const std::int64_t dims[] = {d.h,        d.w,        P,          Q,       d.kernel_h,
+                               d.kernel_w, d.stride_h, d.stride_w, d.pad_h, d.pad_w};
+  for (const std::int64_t v : dims)
+    if (v < 0 || v > (1 << 30)) return false;
+  if (d.h * d.w > kMax || P * Q > kMax || d.h + d.pad_h > kMax || d.w + d.pad_w > kMax)
+    return false;
+  s.planes = d.n * d.c;
+  s.h = int(d.h), s.w = int(d.w), s.p = int(P), s.q = int(Q);
+  s.kernel_h = int(d.kernel_h), s.kernel_w = int(d.kernel_w);
+  s.stride_h = int(d.stride_h), s.stride_w = int(d.stride_w);
+  s.pad_h = int(d.pad_h), s.pad_w = int(d.pad_w);
+  s.div_w = FastDivmod(unsigned(s.w > 0 ? s.w : 1)),
+  s.div_q = FastDivmod(unsigned(s.q > 0 ? s.q : 1));
+  s.div_stride_h = FastDivmod(unsigned(s.stride_h)),
+  s.div_stride_w = FastDivmod(unsigned(s.stride_w));
+  return true;
+}
+
+// Grid for `planes` planes of `per_plane` elements: up to 65535 planes along y, and along x enough
+// blocks for the plane, within kMaxGridStrideBlocks in all.
+inline dim3 plane_grid(std::int64_t planes, std::int64_t per_plane) {
+  const std::int64_t y = std::min<std::int64_t>(std::max<std::int64_t>(planes, 1), 65535);
+  const std::int64_t x = std::min(ceil_div(std::max<std::int64_t>(per_plane, 1), kThreadsPerBlock),
+                                  std::max<std::int64_t>(kMaxGridStrideBlocks / y, 1));
+  return dim3(unsigned(x), unsigned(y));
+}
+
+// The loops of plane_grid: body(plane nc, index i within the plane) for every i < per_plane.
+template <class Body>
+__device__ __forceinline__ void for_each_in_planes(std::int64_t planes, unsigned per_plane,
+                                                   const Body& body) {
+  for (std::int64_t nc = blockIdx.y; nc < planes; nc += gridDim.y)
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < per_plane;
+         i += gridDim.x * blockDim.x)
+      body(nc, i);
+}
+
 // Output rows p (or columns q) whose window covers input row h: p * stride - pad <= h and
 // h < p * stride - pad + kernel, clipped to [0, P). Empty when first > last.
 struct CoverRange {
-  std::int64_t first, last;  // inclusive
+  int first, last;  // inclusive
 };
-__device__ inline CoverRange covering_windows(std::int64_t h, std::int64_t kernel,
-                                              std::int64_t stride, std::int64_t pad,
-                                              std::int64_t out) {
-  const std::int64_t hp = h + pad;
-  const std::int64_t first = hp < kernel ? 0 : (hp - kernel) / stride + 1;
-  const std::int64_t last = hp / stride < out - 1 ? hp / stride : out - 1;
+__device__ __forceinline__ CoverRange covering_windows(int h, int kernel, const FastDivmod& stride,
+                                                       int pad, int out) {
+  const int hp = h + pad;
+  const int first = hp < kernel ? 0 : int(stride.div(unsigned(hp - kernel))) + 1;
+  const int last = min(int(stride.div(unsigned(hp))), out - 1);
   return {first, last};
 }
 
-// One thread per output element (n, c, p, q), grid-stride over N*C*P*Q; consecutive threads take
-// consecutive q, so a warp reads its window rows as contiguous runs.
+// One thread per output element (n, c, p, q); consecutive threads take consecutive q, so a warp
+// reads its window rows as contiguous runs.
 template <class T>
 __global__ void max_pool2d_forward_direct_kernel(T* __restrict__ y,
                                                  std::int32_t* __restrict__ argmax,
-                                                 const T* __restrict__ x, Pool2dDesc d,
-                                                 std::int64_t P, std::int64_t Q) {
-  const std::int64_t total = d.n * d.c * P * Q;
-  for (std::int64_t o = grid_thread_index(); o < total; o += grid_thread_count()) {
-    const std::int64_t q = o % Q, p = (o / Q) % P, nc = o / (P * Q);
-    const T* plane = x + nc * d.h * d.w;
-    const std::int64_t h0 = p * d.stride_h - d.pad_h, w0 = q * d.stride_w - d.pad_w;
-    const std::int64_t hs = max(h0, std::int64_t(0)), he = min(h0 + d.kernel_h, d.h);
-    const std::int64_t ws = max(w0, std::int64_t(0)), we = min(w0 + d.kernel_w, d.w);
+                                                 const T* __restrict__ x, const PoolPlanes s) {
+  for_each_in_planes(s.planes, unsigned(s.p) * unsigned(s.q), [&](std::int64_t nc, unsigned o) {
+    const int p = int(s.div_q.div(o)), q = int(o) - p * s.q;
+    const T* plane = x + nc * (std::int64_t(s.h) * s.w);
+    const int h0 = p * s.stride_h - s.pad_h, w0 = q * s.stride_w - s.pad_w;
+    const int hs = max(h0, 0), he = min(h0 + s.kernel_h, s.h);
+    const int ws = max(w0, 0), we = min(w0 + s.kernel_w, s.w);
     T best = T(-INFINITY);
-    std::int64_t best_i = -1;
-    for (std::int64_t h = hs; h < he; ++h)
-      for (std::int64_t w = ws; w < we; ++w) {
-        const T v = plane[h * d.w + w];
+    int best_i = -1;
+    for (int h = hs; h < he; ++h)
+      for (int w = ws; w < we; ++w) {
+        const T v = plane[h * s.w + w];
         // The first NaN wins and stays, as in the reference (and PyTorch); ties keep the first.
-        if (best_i < 0 || v > best || (v != v && best == best)) best = v, best_i = h * d.w + w;
+        if (best_i < 0 || v > best || (v != v && best == best)) best = v, best_i = h * s.w + w;
       }
-    y[o] = best;
-    if (argmax) argmax[o] = std::int32_t(best_i);
-  }
+    const std::int64_t out = nc * (std::int64_t(s.p) * s.q) + o;
+    y[out] = best;
+    if (argmax) argmax[out] = std::int32_t(best_i);
+  });
 }
 
-// Gather: one thread per input element (n, c, h, w), grid-stride over N*C*H*W; it sums, in (p, q)
-// order, dy of every covering window whose argmax names it (at most ceil(kernel/stride)^2 windows).
+// Gather: one thread per input element (n, c, h, w); it sums, in (p, q) order, dy of every
+// covering window whose argmax names it (at most ceil(kernel/stride)^2 windows).
 template <class T>
 __global__ void max_pool2d_backward_gather_kernel(T* __restrict__ dx, const T* __restrict__ dy,
                                                   const std::int32_t* __restrict__ argmax,
-                                                  Pool2dDesc d, std::int64_t P, std::int64_t Q) {
-  const std::int64_t total = d.n * d.c * d.h * d.w;
-  for (std::int64_t i = grid_thread_index(); i < total; i += grid_thread_count()) {
-    const std::int64_t w = i % d.w, h = (i / d.w) % d.h, nc = i / (d.h * d.w);
-    const auto ps = covering_windows(h, d.kernel_h, d.stride_h, d.pad_h, P);
-    const auto qs = covering_windows(w, d.kernel_w, d.stride_w, d.pad_w, Q);
-    const std::int32_t self = std::int32_t(h * d.w + w);
-    const std::int64_t base = nc * P * Q;
+                                                  const PoolPlanes s) {
+  for_each_in_planes(s.planes, unsigned(s.h) * unsigned(s.w), [&](std::int64_t nc, unsigned i) {
+    const int h = int(s.div_w.div(i)), w = int(i) - h * s.w;
+    const auto ps = covering_windows(h, s.kernel_h, s.div_stride_h, s.pad_h, s.p);
+    const auto qs = covering_windows(w, s.kernel_w, s.div_stride_w, s.pad_w, s.q);
+    const std::int64_t base = nc * (std::int64_t(s.p) * s.q);
+    const std::int32_t* am = argmax + base;
+    const T* g = dy + base;
     T acc = T(0);
-    for (std::int64_t p = ps.first; p <= ps.last; ++p)
-      for (std::int64_t q = qs.first; q <= qs.last; ++q)
-        if (argmax[base + p * Q + q] == self) acc += dy[base + p * Q + q];
-    dx[i] = acc;
-  }
+    for (int p = ps.first; p <= ps.last; ++p)
+      for (int q = qs.first; q <= qs.last; ++q)
+        if (am[p * s.q + q] == std::int32_t(i)) acc += g[p * s.q + q];
+    dx[nc * (std::int64_t(s.h) * s.w) + i] = acc;
+  });
 }
 
-// One thread per output element, grid-stride over N*C*P*Q; sums its window in the accumulator type.
+// One thread per output element; sums its window in the accumulator type.
 template <class T>
 __global__ void avg_pool2d_forward_direct_kernel(T* __restrict__ y, const T* __restrict__ x,
-                                                 Pool2dDesc d, std::int64_t P, std::int64_t Q) {
+                                                 const Pool2dDesc d, const PoolPlanes s) {
   using Acc = DeviceAccumulator<T>;
-  const std::int64_t total = d.n * d.c * P * Q;
-  for (std::int64_t o = grid_thread_index(); o < total; o += grid_thread_count()) {
-    const std::int64_t q = o % Q, p = (o / Q) % P, nc = o / (P * Q);
-    const T* plane = x + nc * d.h * d.w;
-    const std::int64_t h0 = p * d.stride_h - d.pad_h, w0 = q * d.stride_w - d.pad_w;
-    const std::int64_t hs = max(h0, std::int64_t(0)), he = min(h0 + d.kernel_h, d.h);
-    const std::int64_t ws = max(w0, std::int64_t(0)), we = min(w0 + d.kernel_w, d.w);
+  for_each_in_planes(s.planes, unsigned(s.p) * unsigned(s.q), [&](std::int64_t nc, unsigned o) {
+    const int p = int(s.div_q.div(o)), q = int(o) - p * s.q;
+    const T* plane = x + nc * (std::int64_t(s.h) * s.w);
+    const int h0 = p * s.stride_h - s.pad_h, w0 = q * s.stride_w - s.pad_w;
+    const int hs = max(h0, 0), he = min(h0 + s.kernel_h, s.h);
+    const int ws = max(w0, 0), we = min(w0 + s.kernel_w, s.w);
     Acc acc = 0;
-    for (std::int64_t h = hs; h < he; ++h)
-      for (std::int64_t w = ws; w < we; ++w) acc += Acc(plane[h * d.w + w]);
-    y[o] = T(acc / Acc(d.window(p, q).divisor));
-  }
+    for (int h = hs; h < he; ++h)
+      for (int w = ws; w < we; ++w) acc += Acc(plane[h * s.w + w]);
+    y[nc * (std::int64_t(s.p) * s.q) + o] = T(acc / Acc(d.window(p, q).divisor));
+  });
 }
 
-// Gather: one thread per input element, grid-stride over N*C*H*W; it sums dy / divisor of every
-// covering window, in (p, q) order and in T, exactly as the reference scatters them.
+// Gather: one thread per input element; it sums dy / divisor of every covering window, in (p, q)
+// order and in T, exactly as the reference scatters them.
 template <class T>
 __global__ void avg_pool2d_backward_gather_kernel(T* __restrict__ dx, const T* __restrict__ dy,
-                                                  Pool2dDesc d, std::int64_t P, std::int64_t Q) {
-  const std::int64_t total = d.n * d.c * d.h * d.w;
-  for (std::int64_t i = grid_thread_index(); i < total; i += grid_thread_count()) {
-    const std::int64_t w = i % d.w, h = (i / d.w) % d.h, nc = i / (d.h * d.w);
-    const auto ps = covering_windows(h, d.kernel_h, d.stride_h, d.pad_h, P);
-    const auto qs = covering_windows(w, d.kernel_w, d.stride_w, d.pad_w, Q);
-    const std::int64_t base = nc * P * Q;
+                                                  const Pool2dDesc d, const PoolPlanes s) {
+  for_each_in_planes(s.planes, unsigned(s.h) * unsigned(s.w), [&](std::int64_t nc, unsigned i) {
+    const int h = int(s.div_w.div(i)), w = int(i) - h * s.w;
+    const auto ps = covering_windows(h, s.kernel_h, s.div_stride_h, s.pad_h, s.p);
+    const auto qs = covering_windows(w, s.kernel_w, s.div_stride_w, s.pad_w, s.q);
+    const T* g = dy + nc * (std::int64_t(s.p) * s.q);
     T acc = T(0);
-    for (std::int64_t p = ps.first; p <= ps.last; ++p)
-      for (std::int64_t q = qs.first; q <= qs.last; ++q)
-        acc += dy[base + p * Q + q] / T(d.window(p, q).divisor);
-    dx[i] = acc;
-  }
+    for (int p = ps.first; p <= ps.last; ++p)
+      for (int q = qs.first; q <= qs.last; ++q) acc += g[p * s.q + q] / T(d.window(p, q).divisor);
+    dx[nc * (std::int64_t(s.h) * s.w) + i] = acc;
+  });
 }
 
 template <class T>
@@ -141,9 +188,10 @@ cudaError_t max_pool2d_forward(T* y, std::int32_t* argmax, const T* x, const Poo
   if (!detail::valid_pool(d)) return cudaErrorInvalidValue;
   const std::int64_t P = d.p(), Q = d.q(), total = d.n * d.c * P * Q;
   if (total <= 0) return cudaSuccess;
-  detail::
-      max_pool2d_forward_direct_kernel<<<grid_stride_blocks(total), kThreadsPerBlock, 0, stream>>>(
-          y, argmax, x, d, P, Q);
+  detail::PoolPlanes s;
+  if (!detail::make_pool_planes(d, P, Q, s)) return cudaErrorInvalidValue;
+  detail::max_pool2d_forward_direct_kernel<<<detail::plane_grid(s.planes, P * Q), kThreadsPerBlock,
+                                             0, stream>>>(y, argmax, x, s);
   return cudaGetLastError();
 }
 
@@ -155,9 +203,10 @@ cudaError_t max_pool2d_backward(T* dx, const T* dy, const std::int32_t* argmax, 
   const std::int64_t P = d.p(), Q = d.q(), total = d.n * d.c * d.h * d.w;
   if (total == 0) return cudaSuccess;
   if (P <= 0 || Q <= 0) return cudaErrorInvalidValue;
-  detail::
-      max_pool2d_backward_gather_kernel<<<grid_stride_blocks(total), kThreadsPerBlock, 0, stream>>>(
-          dx, dy, argmax, d, P, Q);
+  detail::PoolPlanes s;
+  if (!detail::make_pool_planes(d, P, Q, s)) return cudaErrorInvalidValue;
+  detail::max_pool2d_backward_gather_kernel<<<detail::plane_grid(s.planes, d.h * d.w),
+                                              kThreadsPerBlock, 0, stream>>>(dx, dy, argmax, s);
   return cudaGetLastError();
 }
 
@@ -166,9 +215,10 @@ cudaError_t avg_pool2d_forward(T* y, const T* x, const Pool2dDesc& d, cudaStream
   if (!detail::valid_pool(d)) return cudaErrorInvalidValue;
   const std::int64_t P = d.p(), Q = d.q(), total = d.n * d.c * P * Q;
   if (total <= 0) return cudaSuccess;
-  detail::
-      avg_pool2d_forward_direct_kernel<<<grid_stride_blocks(total), kThreadsPerBlock, 0, stream>>>(
-          y, x, d, P, Q);
+  detail::PoolPlanes s;
+  if (!detail::make_pool_planes(d, P, Q, s)) return cudaErrorInvalidValue;
+  detail::avg_pool2d_forward_direct_kernel<<<detail::plane_grid(s.planes, P * Q), kThreadsPerBlock,
+                                             0, stream>>>(y, x, d, s);
   return cudaGetLastError();
 }
 
@@ -178,9 +228,10 @@ cudaError_t avg_pool2d_backward(T* dx, const T* dy, const Pool2dDesc& d, cudaStr
   const std::int64_t P = d.p(), Q = d.q(), total = d.n * d.c * d.h * d.w;
   if (total == 0) return cudaSuccess;
   if (P <= 0 || Q <= 0) return cudaErrorInvalidValue;
-  detail::
-      avg_pool2d_backward_gather_kernel<<<grid_stride_blocks(total), kThreadsPerBlock, 0, stream>>>(
-          dx, dy, d, P, Q);
+  detail::PoolPlanes s;
+  if (!detail::make_pool_planes(d, P, Q, s)) return cudaErrorInvalidValue;
+  detail::avg_pool2d_backward_gather_kernel<<<detail::plane_grid(s.planes, d.h * d.w),
+                                              kThreadsPerBlock, 0, stream>>>(dx, dy, d, s);
   return cudaGetLastError();
 }
 

@@ -38,8 +38,7 @@ inline bool make_pool_planes(const Pool2dDesc& d, std::int64_t P, std::int64_t Q
                                d.kernel_w, d.stride_h, d.stride_w, d.pad_h, d.pad_w};
   for (const std::int64_t v : dims)
     if (v < 0 || v > (1 << 30)) return false;
-  // Window origins p * stride - pad and ends stay within [-pad, h + pad]: int when h + 2 pad is.
-  if (d.h * d.w > kMax || P * Q > kMax || d.h + 2 * d.pad_h > kMax || d.w + 2 * d.pad_w > kMax)
+  if (d.h * d.w > kMax || P * Q > kMax || d.h + d.pad_h > kMax || d.w + d.pad_w > kMax)
     return false;
   s.planes = d.n * d.c;
   s.h = int(d.h), s.w = int(d.w), s.p = int(P), s.q = int(Q);

@@ -1,8 +1,10 @@
 // Launch-shape helpers shared by the CUDA kernels of this folder: ceil-div, grid sizing for
 // grid-stride loops, the 16-byte packet that vectorised loads and stores move, and division by a
-// run-time constant (FastDivmod).
+// run-time constant (FastDivmod), and the plane-by-plane grids of kernels that index within a
+// plane in 32 bits.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include <cuda_runtime.h>
@@ -68,6 +70,27 @@ struct FastDivmod {
     return divisor == 1 ? n : __umulhi(n, multiplier) >> shift;
   }
 };
+
+// Kernels over planes (an image channel, a pooling plane): planes along blockIdx.y (a loop past
+// 65535 of them), a plane's elements along x with 32-bit indices, so that their divisions can be
+// multiply-shifts. Grid for `planes` planes of `per_plane` elements: up to 65535 planes along y,
+// and along x enough blocks for the plane, within kMaxGridStrideBlocks in all.
+inline dim3 plane_grid(std::int64_t planes, std::int64_t per_plane) {
+  const std::int64_t y = std::min<std::int64_t>(std::max<std::int64_t>(planes, 1), 65535);
+  const std::int64_t x = std::min(ceil_div(std::max<std::int64_t>(per_plane, 1), kThreadsPerBlock),
+                                  std::max<std::int64_t>(kMaxGridStrideBlocks / y, 1));
+  return dim3(unsigned(x), unsigned(y));
+}
+
+// The loops of plane_grid: body(plane nc, index i within the plane) for every i < per_plane.
+template <class Body>
+__device__ __forceinline__ void for_each_in_planes(std::int64_t planes, unsigned per_plane,
+                                                   const Body& body) {
+  for (std::int64_t nc = blockIdx.y; nc < planes; nc += gridDim.y)
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < per_plane;
+         i += gridDim.x * blockDim.x)
+      body(nc, i);
+}
 
 }  // namespace detail
 

@@ -38,7 +38,8 @@ inline bool make_pool_planes(const Pool2dDesc& d, std::int64_t P, std::int64_t Q
                                d.kernel_w, d.stride_h, d.stride_w, d.pad_h, d.pad_w};
   for (const std::int64_t v : dims)
     if (v < 0 || v > (1 << 30)) return false;
-  if (d.h * d.w > kMax || P * Q > kMax || d.h + d.pad_h > kMax || d.w + d.pad_w > kMax)
+  // Window origins p * stride - pad and ends stay within [-pad, h + pad]: int when h + 2 pad is.
+  if (d.h * d.w > kMax || P * Q > kMax || d.h + 2 * d.pad_h > kMax || d.w + 2 * d.pad_w > kMax)
     return false;
   s.planes = d.n * d.c;
   s.h = int(d.h), s.w = int(d.w), s.p = int(P), s.q = int(Q);
@@ -50,25 +51,6 @@ inline bool make_pool_planes(const Pool2dDesc& d, std::int64_t P, std::int64_t Q
   s.div_stride_h = FastDivmod(unsigned(s.stride_h)),
   s.div_stride_w = FastDivmod(unsigned(s.stride_w));
   return true;
-}
-
-// Grid for `planes` planes of `per_plane` elements: up to 65535 planes along y, and along x enough
-// blocks for the plane, within kMaxGridStrideBlocks in all.
-inline dim3 plane_grid(std::int64_t planes, std::int64_t per_plane) {
-  const std::int64_t y = std::min<std::int64_t>(std::max<std::int64_t>(planes, 1), 65535);
-  const std::int64_t x = std::min(ceil_div(std::max<std::int64_t>(per_plane, 1), kThreadsPerBlock),
-                                  std::max<std::int64_t>(kMaxGridStrideBlocks / y, 1));
-  return dim3(unsigned(x), unsigned(y));
-}
-
-// The loops of plane_grid: body(plane nc, index i within the plane) for every i < per_plane.
-template <class Body>
-__device__ __forceinline__ void for_each_in_planes(std::int64_t planes, unsigned per_plane,
-                                                   const Body& body) {
-  for (std::int64_t nc = blockIdx.y; nc < planes; nc += gridDim.y)
-    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < per_plane;
-         i += gridDim.x * blockDim.x)
-      body(nc, i);
 }
 
 // Output rows p (or columns q) whose window covers input row h: p * stride - pad <= h and

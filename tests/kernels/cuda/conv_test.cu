@@ -1,6 +1,7 @@
 // CUDA implicit-GEMM convolution (forward with and without bias, backward data, backward filter)
 // against the reference kernels over every parameter case, VGG-19 and NIN layers, both tile shapes,
-// split-K in every pass, the direct small-channel backward-data kernel, and Winograd F(4x4, 3x3).
+// split-K in every pass, the direct small-channel backward-data kernel, Winograd F(4x4, 3x3) and
+// F(2x2, 5x5), strided layers over their stride phases, and TF32 tensor cores.
 #include <catch2/catch.hpp>
 
 #include <tinycnn/tinycnn.hpp>
@@ -430,6 +431,93 @@ TEST_CASE("cuda conv: Winograd where it pays, through the automatic entry points
 
 namespace {
 
+// The phase path called directly (conv_phases.cuh): a strided layer as a stride-1 one.
+ForwardPath phases_forward() {
+  return {[](const Conv2dDesc& d) { return kc::conv2d_forward_phases_workspace_bytes(d); },
+          [](float* y, const float* x, const float* w, const float* b, const Conv2dDesc& d,
+             void* ws, std::size_t bytes) {
+            return kc::conv2d_forward_phases(y, x, w, b, d, ws, bytes, tinycnn::cuda_stream());
+          }};
+}
+BackwardDataPath phases_backward_data() {
+  return {[](const Conv2dDesc& d) { return kc::conv2d_backward_data_phases_workspace_bytes(d); },
+          [](float* dx, const float* dy, const float* w, const Conv2dDesc& d, void* ws,
+             std::size_t bytes) {
+            return kc::conv2d_backward_data_phases(dx, dy, w, d, ws, bytes, tinycnn::cuda_stream());
+          }};
+}
+
+}  // namespace
+
+TEST_CASE("cuda conv: strided layers as stride-1 layers over their stride phases",
+          "[cuda][kernels][conv]") {
+  TINYCNN_REQUIRE_CUDA();
+  TINYCNN_SEED_INFO();
+  using tinycnn::test::conv;
+  // Filters that are and are not multiples of the stride (zero taps in the rearranged filter),
+  // per-axis strides and paddings (also padding above the stride), images that end inside a
+  // window or past the last one (pixels no window covers: zero gradient), one output pixel,
+  // batches, and stride-1 forms of every kind: 3x3 Winograd (11x11 stride 4, 5x5 stride 2), 2x2
+  // implicit GEMM (3x3 stride 2), 1x1 GEMM (4x4 stride 4).
+  const std::vector<tinycnn::test::ConvCase> cases = {
+      {"nin conv1 @67", conv(1, 3, 67, 67, 96, 11, 11, 0, 0, 4, 4)},
+      {"nin conv1 batch 2 @139x135 (Winograd inside)",
+       conv(2, 3, 139, 135, 96, 11, 11, 0, 0, 4, 4)},
+      {"11x11 stride 4 pad 2, ragged edges", conv(1, 3, 70, 63, 40, 11, 11, 2, 2, 4, 4)},
+      {"3x3 stride 2 pad 1, c40 batch 2", conv(2, 40, 33, 30, 24, 3, 3, 1, 1, 2, 2)},
+      {"5x5 stride 2 per-axis pad 2/1", conv(1, 7, 29, 26, 12, 5, 5, 2, 1, 2, 2)},
+      {"7x5 stride 3x2 pad 3x1", conv(1, 5, 31, 24, 9, 7, 5, 3, 1, 3, 2)},
+      {"4x4 stride 4 (patches), batch 2", conv(2, 3, 32, 36, 16, 4, 4, 0, 0, 4, 4)},
+      {"5x5 stride 2 pad 3 (pad above stride)", conv(1, 4, 21, 20, 7, 5, 5, 3, 3, 2, 2)},
+      {"3x3 stride 1x2", conv(1, 6, 17, 19, 10, 3, 3, 1, 1, 1, 2)},
+      {"11x11 stride 4, one output pixel", conv(1, 3, 13, 11, 8, 11, 11, 0, 0, 4, 4)},
+  };
+  std::uint64_t salt = 9000;
+  for (const auto& c : cases) {
+    INFO(c.name);
+    CHECK(kc::conv2d_forward_phases_workspace_bytes(c.desc) > 0);
+    CHECK(kc::conv2d_backward_data_phases_workspace_bytes(c.desc) > 0);
+    check_forward(c.desc, true, salt++, phases_forward());
+    check_forward(c.desc, false, salt++, phases_forward());
+    check_backward_data(c.desc, salt++, phases_backward_data());
+  }
+  // The automatic entry points take it where the stride-1 layer runs on Winograd that pays, over
+  // at least 1024 blocks (NIN conv1 from 512 px), unless TINYCNN_CONV_PHASES or
+  // TINYCNN_CONV_WINOGRAD turn it off; by default not for fewer blocks, nor where the stride-1
+  // layer would be implicit GEMM.
+  const Conv2dDesc nin = conv(1, 3, 515, 515, 96, 11, 11, 0, 0, 4, 4);  // 32 x 32 blocks
+  if (kc::detail::phase_mode() == 1 ||
+      (kc::detail::phase_mode() == 2 && kc::detail::winograd_mode() != 0)) {
+    CHECK(kc::conv2d_forward_workspace_bytes(nin) ==
+          kc::conv2d_forward_phases_workspace_bytes(nin));
+    CHECK(kc::conv2d_backward_data_workspace_bytes(nin) ==
+          kc::conv2d_backward_data_phases_workspace_bytes(nin));
+  }
+  if (kc::detail::phase_mode() == 2) {
+    for (const auto& c : {cases[1], cases[3]}) {
+      INFO(c.name);
+      CHECK(kc::conv2d_forward_workspace_bytes(c.desc) !=
+            kc::conv2d_forward_phases_workspace_bytes(c.desc));
+    }
+  }
+  check_forward(nin, true, salt++);
+  check_backward_data(nin, salt++);
+  // Stride-1 and dilated layers are refused.
+  const auto st = tinycnn::cuda_stream();
+  Tensor<float, cuda> buf({1 << 16});
+  float* p = buf.data();
+  for (const auto& d :
+       {conv(1, 8, 9, 9, 8, 3, 3, 1, 1), conv(1, 8, 19, 19, 8, 3, 3, 2, 2, 2, 2, 2, 2),
+        conv(1, 8, 9, 9, 8, 11, 11, 0, 0, 4, 4)}) {
+    CHECK(kc::conv2d_forward_phases_workspace_bytes(d) == 0);
+    CHECK(kc::conv2d_backward_data_phases_workspace_bytes(d) == 0);
+    CHECK(kc::conv2d_forward_phases(p, p, p, nullptr, d, p, 1 << 18, st) == cudaErrorInvalidValue);
+    CHECK(kc::conv2d_backward_data_phases(p, p, p, d, p, 1 << 18, st) == cudaErrorInvalidValue);
+  }
+}
+
+namespace {
+
 // Turns TF32 convolutions on or off for one scope and restores the previous setting (the switch
 // behind tinycnn::set_cuda_conv_tf32, which tests/ops/ops_test.cu exercises).
 struct ConvTf32Scope {
@@ -451,7 +539,7 @@ std::vector<float> forward_once(const Conv2dDesc& d, const Tensor<float, cuda>& 
 
 }  // namespace
 
-TEST_CASE("cuda conv on TF32 tensor cores: Winograd and 1x1 layers, switched per launch",
+TEST_CASE("cuda conv on TF32 tensor cores: Winograd, 1x1, implicit GEMM, phases; per launch",
           "[cuda][kernels][conv]") {
   TINYCNN_REQUIRE_CUDA();
   TINYCNN_SEED_INFO();
@@ -473,6 +561,18 @@ TEST_CASE("cuda conv on TF32 tensor cores: Winograd and 1x1 layers, switched per
       {"1x1: c5 k7 9x9 (scalar loads)", conv(1, 5, 9, 9, 7, 1, 1)},
       {"1x1: c384 k1000 6x6 (nin cccp8 @224)", conv(1, 384, 6, 6, 1000, 1, 1)},
   };
+  // Implicit GEMM on both tile shapes, 32-bit offsets, split or not (backward data with C > 8).
+  const std::vector<tinycnn::test::ConvCase> implicit = {
+      {"c3 k64 3x3 180x200 (vgg conv1_1)", conv(1, 3, 180, 200, 64, 3, 3, 1, 1)},
+      {"c40 k24 3x3 stride 2 batch 2", conv(2, 40, 61, 59, 24, 3, 3, 1, 1, 2, 2)},
+      {"c256 k256 3x3 14x14 (split-K)", conv(1, 256, 14, 14, 256, 3, 3, 1, 1)},
+      {"c13 k21 5x3 dilation 2 (scalar loads)", conv(1, 13, 23, 19, 21, 5, 3, 2, 1, 1, 1, 2, 2)},
+  };
+  // Over phases: 3x3 Winograd inside (NIN conv1), 2x2 implicit GEMM inside.
+  const std::vector<tinycnn::test::ConvCase> strided = {
+      {"nin conv1 @139", conv(1, 3, 139, 139, 96, 11, 11, 0, 0, 4, 4)},
+      {"3x3 stride 2 pad 1, c40", conv(2, 40, 33, 30, 24, 3, 3, 1, 1, 2, 2)},
+  };
   std::uint64_t salt = 8000;
   {
     const ConvTf32Scope on(true);
@@ -488,10 +588,20 @@ TEST_CASE("cuda conv on TF32 tensor cores: Winograd and 1x1 layers, switched per
       check_forward(c.desc, true, salt++, automatic_forward(), kTolDirect);
       check_backward_data(c.desc, salt++, automatic_backward_data(), kTolDirect);
     }
+    for (const auto& c : implicit) {
+      INFO(c.name);
+      check_forward(c.desc, true, salt++, automatic_forward(), kTolDirect);
+      check_backward_data(c.desc, salt++, automatic_backward_data(), kTolDirect);
+    }
+    for (const auto& c : strided) {
+      INFO(c.name);
+      check_forward(c.desc, true, salt++, phases_forward(), kTolWinograd);
+      check_backward_data(c.desc, salt++, phases_backward_data(), kTolWinograd);
+    }
   }
   // The switch takes effect at the next launch: on a GPU with TF32 MMAs the result moves by
   // about TF32's rounding when it is on, and is the fp32 one, bit for bit, once it is off again.
-  for (const auto& c : {winograd[0], pointwise[0]}) {
+  for (const auto& c : {winograd[0], pointwise[0], implicit[0]}) {
     INFO(c.name);
     const auto sz = sizes(c.desc);
     Tensor<float, cuda> x({sz.x}, tinycnn::test::random_vector<float>(sz.x, salt++));

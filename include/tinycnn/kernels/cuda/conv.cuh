@@ -11,8 +11,10 @@
 //   backward filt. dw(K, C*R*S)  = dy(K, N*P*Q)     * col^T(N*P*Q, C*R*S), N*P*Q split over blocks
 //                  into a workspace and summed in a fixed order (deterministic, no atomics)
 // Forward and backward data split their reduction the same way when the output has too few tiles
-// to fill the GPU (split-K); backward data with few input channels (C <= 8) runs on a direct
-// kernel instead of a GEMM tile over channels.
+// to fill the GPU (split-K), and multiply on TF32 tensor cores when TF32 is on (tf32.hpp);
+// backward data with few input channels (C <= 8) runs on a direct kernel instead of a GEMM tile
+// over channels. Strided layers whose stride-1 form runs on Winograd go through the phases of
+// conv_phases.cuh instead.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -22,6 +24,7 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "tinycnn/kernels/cuda/conv_phases.cuh"
 #include "tinycnn/kernels/cuda/gemm.cuh"
 #include "tinycnn/kernels/cuda/gemm_tile.cuh"
 #include "tinycnn/kernels/cuda/winograd.cuh"
@@ -941,6 +944,20 @@ inline bool is_pointwise(const Conv2dDesc& d) {
          d.pad_w == 0 && d.n <= 65535;
 }
 
+// Calls fn(Cfg{}, Index{}) with the implicit-GEMM tile configuration of a problem: 128x128 or
+// 64x64 tiles, 32- or 64-bit offsets, TF32 tensor-core MMAs (when TF32 is on and the GPU has
+// them) or fp32 FMAs.
+template <class Fn>
+cudaError_t with_conv_tiles(bool large, bool wide, Fn&& fn) {
+  if (tf32_conv() && has_tf32_mma()) {
+    if (wide)
+      return large ? fn(TileLargeTf32{}, std::int64_t{}) : fn(TileSmallTf32{}, std::int64_t{});
+    return large ? fn(TileLargeTf32{}, int{}) : fn(TileSmallTf32{}, int{});
+  }
+  if (wide) return large ? fn(TileLarge{}, std::int64_t{}) : fn(TileSmall{}, std::int64_t{});
+  return large ? fn(TileLarge{}, int{}) : fn(TileSmall{}, int{});
+}
+
 }  // namespace detail
 
 namespace detail {
@@ -957,6 +974,113 @@ inline SplitKPlan plan_backward_data(const ConvParams& p) {
 
 }  // namespace detail
 
+// Declared ahead for the phase path, which runs its stride-1 layer through them.
+inline std::size_t conv2d_forward_workspace_bytes(const Conv2dDesc& d);
+inline cudaError_t conv2d_forward_implicit_gemm(float* y, const float* x, const float* w,
+                                                const float* bias, const Conv2dDesc& d,
+                                                void* workspace, std::size_t workspace_bytes,
+                                                cudaStream_t stream);
+
+namespace detail {
+
+// A strided layer as a stride-1 one over phases (conv_phases.cuh), and its workspace: the
+// rearranged filter, xs (forward) or z (backward data), then the stride-1 layer's own workspace.
+struct PhasePlan {
+  PhaseShape shape;
+  std::size_t inner_bytes = 0, workspace_bytes = 0;
+};
+
+inline bool make_phase_plan(const Conv2dDesc& d, bool backward, PhasePlan& plan) {
+  ConvParams p{};
+  if (!make_phase_shape(d, backward, plan.shape) || !make_conv_params(plan.shape.inner, p))
+    return false;
+  plan.inner_bytes = (conv2d_forward_workspace_bytes(plan.shape.inner) + 255) / 256 * 256;
+  plan.workspace_bytes =
+      (plan.shape.filter_floats + plan.shape.buffer_floats) * sizeof(float) + plan.inner_bytes;
+  return true;
+}
+
+// Whether the automatic entry points take the phase path (TINYCNN_CONV_PHASES, phase_mode): by
+// default where the stride-1 layer runs on Winograd because it pays there, over at least 1024
+// blocks. Measured on an H200 (docs/performance.md), NIN conv1 (48 and 96 channels, 3x3 inside):
+// forward and backward data 0.136 -> 0.085 ms at 224 px, 0.207 -> 0.131 ms at 512 px; the style
+// iteration 11-15 % faster from 1024 px, 2-4.5 % at 512 px (1024 blocks), 1-3.5 % slower at
+// 256 px (256 blocks: four more launches per pass cost more than the multiplies saved).
+inline bool use_phases(const Conv2dDesc& d, bool backward, PhasePlan& plan) {
+  const int mode = phase_mode();
+  if (mode == 0 || !make_phase_plan(d, backward, plan)) return false;
+  if (mode == 1) return true;
+  WinogradShape s;
+  return winograd_forward_shape(plan.shape.inner, s) && use_winograd(s) && s.tiles >= 1024;
+}
+
+inline cudaError_t run_forward_phases(float* y, const float* x, const float* w, const float* bias,
+                                      const Conv2dDesc& d, const PhasePlan& plan, void* workspace,
+                                      cudaStream_t stream) {
+  const PhaseShape& s = plan.shape;
+  float* wf = static_cast<float*>(workspace);
+  float* xs = wf + s.filter_floats;
+  void* inner_ws = plan.inner_bytes > 0 ? static_cast<void*>(xs + s.buffer_floats) : nullptr;
+  cudaError_t e = launch_conv_phase_filter<false>(wf, w, s, d.r, d.s, stream);
+  if (e == cudaSuccess) e = launch_conv_space_to_phases(xs, x, s, stream);
+  if (e != cudaSuccess) return e;
+  return conv2d_forward_implicit_gemm(y, xs, wf, bias, s.inner, inner_ws, plan.inner_bytes, stream);
+}
+
+inline cudaError_t run_backward_data_phases(float* dx, const float* dy, const float* w,
+                                            const Conv2dDesc& d, const PhasePlan& plan,
+                                            void* workspace, cudaStream_t stream) {
+  const PhaseShape& s = plan.shape;
+  float* wb = static_cast<float*>(workspace);
+  float* z = wb + s.filter_floats;
+  void* inner_ws = plan.inner_bytes > 0 ? static_cast<void*>(z + s.buffer_floats) : nullptr;
+  cudaError_t e = launch_conv_phase_filter<true>(wb, w, s, d.r, d.s, stream);
+  if (e == cudaSuccess)
+    e = conv2d_forward_implicit_gemm(z, dy, wb, nullptr, s.inner, inner_ws, plan.inner_bytes,
+                                     stream);
+  if (e != cudaSuccess) return e;
+  return launch_conv_phases_to_space(dx, z, s, stream);
+}
+
+}  // namespace detail
+
+// Bytes of workspace conv2d_forward_phases / conv2d_backward_data_phases need for d; 0 when d is
+// not a strided undilated layer they can run (or is empty).
+inline std::size_t conv2d_forward_phases_workspace_bytes(const Conv2dDesc& d) {
+  detail::PhasePlan plan;
+  return detail::make_phase_plan(d, false, plan) ? plan.workspace_bytes : 0;
+}
+inline std::size_t conv2d_backward_data_phases_workspace_bytes(const Conv2dDesc& d) {
+  detail::PhasePlan plan;
+  return detail::make_phase_plan(d, true, plan) ? plan.workspace_bytes : 0;
+}
+
+// y = conv(x, w) + bias (bias may be null) for a strided undilated layer, as a stride-1 layer over
+// its stride phases (conv_phases.cuh), which runs wherever conv2d_forward_implicit_gemm sends a
+// stride-1 layer (Winograd, implicit GEMM, TF32 or not). cudaErrorInvalidValue for any other
+// layer, null pointers or a workspace smaller than conv2d_forward_phases_workspace_bytes(d)
+// (16-byte aligned). Deterministic.
+inline cudaError_t conv2d_forward_phases(float* y, const float* x, const float* w,
+                                         const float* bias, const Conv2dDesc& d, void* workspace,
+                                         std::size_t workspace_bytes, cudaStream_t stream) {
+  detail::PhasePlan plan;
+  if (!detail::make_phase_plan(d, false, plan)) return cudaErrorInvalidValue;
+  if (!y || !x || !w || !workspace || workspace_bytes < plan.workspace_bytes)
+    return cudaErrorInvalidValue;
+  return detail::run_forward_phases(y, x, w, bias, d, plan, workspace, stream);
+}
+
+// dx from dy for the same layers (overwrites dx); same contract as conv2d_forward_phases.
+inline cudaError_t conv2d_backward_data_phases(float* dx, const float* dy, const float* w,
+                                               const Conv2dDesc& d, void* workspace,
+                                               std::size_t workspace_bytes, cudaStream_t stream) {
+  detail::PhasePlan plan;
+  if (!detail::make_phase_plan(d, true, plan)) return cudaErrorInvalidValue;
+  if (!dx || !dy || !w || !workspace || workspace_bytes < plan.workspace_bytes)
+    return cudaErrorInvalidValue;
+  return detail::run_backward_data_phases(dx, dy, w, d, plan, workspace, stream);
+}
+
 // Bytes of workspace conv2d_forward_implicit_gemm needs for d (0 when it needs none, or when d is
 // impossible or empty).
 inline std::size_t conv2d_forward_workspace_bytes(const Conv2dDesc& d) {
@@ -966,15 +1090,18 @@ inline std::size_t conv2d_forward_workspace_bytes(const Conv2dDesc& d) {
     return 0;
   detail::WinogradShape s;
   if (detail::winograd_forward_shape(d, s) && detail::use_winograd(s)) return s.workspace_bytes;
+  detail::PhasePlan phases;
+  if (detail::use_phases(d, false, phases)) return phases.workspace_bytes;
   return detail::plan_forward(p).workspace_bytes;
 }
 
 // y = conv(x, w) + bias (bias may be null): x (N,C,H,W), w (K,C,R,S), y (N,K,P,Q), contiguous.
 // 1x1 stride-1 unpadded filters run as one GEMM per image; 3x3 and 5x5 stride-1 layers with
 // enough channels and pixels by Winograd F(4x4, 3x3) / F(2x2, 5x5) (winograd.cuh;
-// TINYCNN_CONV_WINOGRAD=0 turns it off, =1 uses it wherever it can run); everything else as
-// implicit GEMM, with the reduction C*R*S split over slices when the output has too few tiles to
-// fill the GPU.
+// TINYCNN_CONV_WINOGRAD=0 turns it off, =1 uses it wherever it can run); strided layers whose
+// stride-1 form over phases takes Winograd, through that form (conv2d_forward_phases;
+// TINYCNN_CONV_PHASES likewise); everything else as implicit GEMM, with the reduction C*R*S split
+// over slices when the output has too few tiles to fill the GPU.
 // workspace must hold conv2d_forward_workspace_bytes(d) bytes (16-byte aligned; may be null when
 // that is 0). Deterministic: partial sums are added in a fixed order. Returns
 // cudaErrorInvalidValue for an impossible descriptor, null pointers or too small a workspace;
@@ -996,20 +1123,20 @@ inline cudaError_t conv2d_forward_implicit_gemm(float* y, const float* x, const 
   detail::WinogradShape s;
   if (detail::winograd_forward_shape(d, s) && detail::use_winograd(s))
     return conv2d_forward_winograd(y, x, w, bias, d, workspace, workspace_bytes, stream);
+  detail::PhasePlan phases;
+  if (detail::use_phases(d, false, phases)) {
+    if (workspace_bytes < phases.workspace_bytes || !workspace) return cudaErrorInvalidValue;
+    return detail::run_forward_phases(y, x, w, bias, d, phases, workspace, stream);
+  }
   const detail::SplitKPlan plan = detail::plan_forward(p);
   if (workspace_bytes < plan.workspace_bytes || (plan.workspace_bytes > 0 && !workspace))
     return cudaErrorInvalidValue;
   float* ws = static_cast<float*>(workspace);
   const bool vec_w = detail::aligned16(w) && p.crs % 4 == 0;
-  if (detail::needs_int64(p))
-    return plan.large ? detail::launch_conv2d_forward<detail::TileLarge, std::int64_t>(
-                            y, x, w, bias, p, vec_w, plan, ws, stream)
-                      : detail::launch_conv2d_forward<detail::TileSmall, std::int64_t>(
-                            y, x, w, bias, p, vec_w, plan, ws, stream);
-  return plan.large ? detail::launch_conv2d_forward<detail::TileLarge, int>(y, x, w, bias, p, vec_w,
-                                                                            plan, ws, stream)
-                    : detail::launch_conv2d_forward<detail::TileSmall, int>(y, x, w, bias, p, vec_w,
-                                                                            plan, ws, stream);
+  return detail::with_conv_tiles(plan.large, detail::needs_int64(p), [&](auto cfg, auto index) {
+    return detail::launch_conv2d_forward<decltype(cfg), decltype(index)>(y, x, w, bias, p, vec_w,
+                                                                         plan, ws, stream);
+  });
 }
 
 // Bytes of workspace conv2d_backward_data_implicit_gemm needs for d (0 when it needs none, or
@@ -1017,8 +1144,11 @@ inline cudaError_t conv2d_forward_implicit_gemm(float* y, const float* x, const 
 inline std::size_t conv2d_backward_data_workspace_bytes(const Conv2dDesc& d) {
   detail::ConvParams p{};
   if (!detail::make_conv_params(d, p) || p.nhw == 0 || p.c == 0 || p.k == 0 || p.pq == 0 ||
-      detail::is_pointwise(d) || detail::use_direct_backward_data(p))
+      detail::is_pointwise(d))
     return 0;
+  detail::PhasePlan phases;
+  if (detail::use_phases(d, true, phases)) return phases.workspace_bytes;
+  if (detail::use_direct_backward_data(p)) return 0;
   detail::WinogradShape s;
   if (detail::winograd_backward_data_shape(d, s) && detail::use_winograd(s))
     return s.workspace_bytes;
@@ -1026,9 +1156,10 @@ inline std::size_t conv2d_backward_data_workspace_bytes(const Conv2dDesc& d) {
 }
 
 // dx = gradient of the forward's output with respect to x, given dy (N,K,P,Q); overwrites dx.
-// Few input channels (C <= 8) run on a direct kernel that skips the taps a stride leaves empty;
-// 3x3 and 5x5 stride-1 layers as in forward by Winograd on the turned filter; otherwise implicit
-// GEMM, split over K*R*S like forward. workspace must hold conv2d_backward_data_workspace_bytes(d)
+// Strided layers go over phases where forward would (conv2d_backward_data_phases); few input
+// channels (C <= 8) run on a direct kernel that skips the taps a stride leaves empty; 3x3 and 5x5
+// stride-1 layers as in forward by Winograd on the turned filter; otherwise implicit GEMM, split
+// over K*R*S like forward. workspace must hold conv2d_backward_data_workspace_bytes(d)
 // bytes (16-byte aligned; may be null when that is 0); deterministic.
 inline cudaError_t conv2d_backward_data_implicit_gemm(float* dx, const float* dy, const float* w,
                                                       const Conv2dDesc& d, void* workspace,
@@ -1047,6 +1178,11 @@ inline cudaError_t conv2d_backward_data_implicit_gemm(float* dx, const float* dy
     g.batch = d.n, g.stride_a = 0, g.stride_b = p.kpq, g.stride_c = p.chw;
     return detail::gemm_tiled_with_bias(dx, w, dy, g, 1.f, 0.f, nullptr, stream, tf32_conv());
   }
+  detail::PhasePlan phases;
+  if (detail::use_phases(d, true, phases)) {
+    if (workspace_bytes < phases.workspace_bytes || !workspace) return cudaErrorInvalidValue;
+    return detail::run_backward_data_phases(dx, dy, w, d, phases, workspace, stream);
+  }
   if (detail::use_direct_backward_data(p))
     return detail::launch_conv2d_backward_data_direct(dx, dy, w, p, stream);
   detail::WinogradShape s;
@@ -1056,15 +1192,10 @@ inline cudaError_t conv2d_backward_data_implicit_gemm(float* dx, const float* dy
   if (workspace_bytes < plan.workspace_bytes || (plan.workspace_bytes > 0 && !workspace))
     return cudaErrorInvalidValue;
   float* ws = static_cast<float*>(workspace);
-  if (detail::needs_int64(p))
-    return plan.large ? detail::launch_conv2d_backward_data<detail::TileLarge, std::int64_t>(
-                            dx, dy, w, p, plan, ws, stream)
-                      : detail::launch_conv2d_backward_data<detail::TileSmall, std::int64_t>(
-                            dx, dy, w, p, plan, ws, stream);
-  return plan.large ? detail::launch_conv2d_backward_data<detail::TileLarge, int>(dx, dy, w, p,
-                                                                                  plan, ws, stream)
-                    : detail::launch_conv2d_backward_data<detail::TileSmall, int>(dx, dy, w, p,
-                                                                                  plan, ws, stream);
+  return detail::with_conv_tiles(plan.large, detail::needs_int64(p), [&](auto cfg, auto index) {
+    return detail::launch_conv2d_backward_data<decltype(cfg), decltype(index)>(dx, dy, w, p, plan,
+                                                                               ws, stream);
+  });
 }
 
 // Bytes of workspace conv2d_backward_filter_implicit_gemm needs for d (0 when it needs none, or

@@ -328,16 +328,20 @@ __device__ __forceinline__ void mma_tile(const float* sA, const float* sB,
     mma_tile_fma<Cfg>(sA, sB, acc);
 }
 
-// Rounds a loader's staged registers (its float4 v[]) to TF32 before they go to shared memory:
-// once per value and block, not once per fragment read.
+// Rounds a loader's staged registers (its v[], of float4 or float) to TF32 before they go to
+// shared memory: once per value and block, not once per fragment read.
+__device__ __forceinline__ void round_tf32_inplace(float& f) {
+  f = round_tf32(f);
+}
+__device__ __forceinline__ void round_tf32_inplace(float4& f) {
+  f.x = round_tf32(f.x), f.y = round_tf32(f.y);
+  f.z = round_tf32(f.z), f.w = round_tf32(f.w);
+}
 template <class Cfg, class Loader>
 __device__ __forceinline__ void round_staged(Loader& l) {
   if constexpr (Cfg::kTensorCore) {
 #pragma unroll
-    for (auto& f : l.v) {
-      f.x = round_tf32(f.x), f.y = round_tf32(f.y);
-      f.z = round_tf32(f.z), f.w = round_tf32(f.w);
-    }
+    for (auto& f : l.v) round_tf32_inplace(f);
   }
 }
 

@@ -66,6 +66,17 @@ __device__ __forceinline__ CoverRange covering_windows(int h, int kernel, const 
   return {first, last};
 }
 
+// Output element o = p*Q + q of a plane and its window clipped to the input: rows [hs, he),
+// columns [ws, we).
+struct ClippedWindow {
+  int p, q, hs, he, ws, we;
+};
+__device__ __forceinline__ ClippedWindow clipped_window(const PoolPlanes& s, unsigned o) {
+  const int p = int(s.div_q.div(o)), q = int(o) - p * s.q;
+  const int h0 = p * s.stride_h - s.pad_h, w0 = q * s.stride_w - s.pad_w;
+  return {p, q, max(h0, 0), min(h0 + s.kernel_h, s.h), max(w0, 0), min(w0 + s.kernel_w, s.w)};
+}
+
 // One thread per output element (n, c, p, q); consecutive threads take consecutive q, so a warp
 // reads its window rows as contiguous runs.
 template <class T>
@@ -73,15 +84,12 @@ __global__ void max_pool2d_forward_direct_kernel(T* __restrict__ y,
                                                  std::int32_t* __restrict__ argmax,
                                                  const T* __restrict__ x, const PoolPlanes s) {
   for_each_in_planes(s.planes, unsigned(s.p) * unsigned(s.q), [&](std::int64_t nc, unsigned o) {
-    const int p = int(s.div_q.div(o)), q = int(o) - p * s.q;
+    const ClippedWindow win = clipped_window(s, o);
     const T* plane = x + nc * (std::int64_t(s.h) * s.w);
-    const int h0 = p * s.stride_h - s.pad_h, w0 = q * s.stride_w - s.pad_w;
-    const int hs = max(h0, 0), he = min(h0 + s.kernel_h, s.h);
-    const int ws = max(w0, 0), we = min(w0 + s.kernel_w, s.w);
     T best = T(-INFINITY);
     int best_i = -1;
-    for (int h = hs; h < he; ++h)
-      for (int w = ws; w < we; ++w) {
+    for (int h = win.hs; h < win.he; ++h)
+      for (int w = win.ws; w < win.we; ++w) {
         const T v = plane[h * s.w + w];
         // The first NaN wins and stays, as in the reference (and PyTorch); ties keep the first.
         if (best_i < 0 || v > best || (v != v && best == best)) best = v, best_i = h * s.w + w;
@@ -119,15 +127,12 @@ __global__ void avg_pool2d_forward_direct_kernel(T* __restrict__ y, const T* __r
                                                  const Pool2dDesc d, const PoolPlanes s) {
   using Acc = DeviceAccumulator<T>;
   for_each_in_planes(s.planes, unsigned(s.p) * unsigned(s.q), [&](std::int64_t nc, unsigned o) {
-    const int p = int(s.div_q.div(o)), q = int(o) - p * s.q;
+    const ClippedWindow win = clipped_window(s, o);
     const T* plane = x + nc * (std::int64_t(s.h) * s.w);
-    const int h0 = p * s.stride_h - s.pad_h, w0 = q * s.stride_w - s.pad_w;
-    const int hs = max(h0, 0), he = min(h0 + s.kernel_h, s.h);
-    const int ws = max(w0, 0), we = min(w0 + s.kernel_w, s.w);
     Acc acc = 0;
-    for (int h = hs; h < he; ++h)
-      for (int w = ws; w < we; ++w) acc += Acc(plane[h * s.w + w]);
-    y[nc * (std::int64_t(s.p) * s.q) + o] = T(acc / Acc(d.window(p, q).divisor));
+    for (int h = win.hs; h < win.he; ++h)
+      for (int w = win.ws; w < win.we; ++w) acc += Acc(plane[h * s.w + w]);
+    y[nc * (std::int64_t(s.p) * s.q) + o] = T(acc / Acc(d.window(win.p, win.q).divisor));
   });
 }
 

@@ -99,6 +99,32 @@ TEST_CASE("cuda gemm splits long reductions of few tiles along K", "[cuda][style
                         ops::style_gram(f).to_vector(), 2e-5);
 }
 
+TEST_CASE("cuda style loss on maps whose H*W is not a multiple of 4 (rows padded for the GEMMs)",
+          "[cuda][style]") {
+  TINYCNN_REQUIRE_CUDA();
+  // Odd H*W as NIN's ceil-mode pools leave them: one short product, one split along K (9797 long,
+  // 130 channels) and 256 channels at 63x63 (NIN's conv4 input at 2048 px); the gradient is added
+  // into an existing one (beta 1) and created (beta 0), against the CPU.
+  for (const Shape& shape : {Shape{1, 5, 3, 3}, Shape{1, 130, 97, 101}, Shape{1, 256, 63, 63}}) {
+    INFO("features " << shape);
+    const auto f = random_host(shape, 20), target = random_host({shape[1], shape[1]}, 21);
+    const auto g0 = random_host(shape, 22);
+    TINYCNN_REQUIRE_CLOSE(ops::style_gram(f.to<Gpu>()).to<cpu>().to_vector(),
+                          ops::style_gram(f).to_vector(), 2e-5);
+    auto g_cpu = g0.clone();
+    auto g_gpu = g0.to<Gpu>();
+    const float l_cpu = ops::style_loss(f, target, 3.0f, &g_cpu);
+    const float l_gpu = ops::style_loss(f.to<Gpu>(), target.to<Gpu>(), 3.0f, &g_gpu);
+    CHECK(l_gpu == Approx(l_cpu).epsilon(1e-4));
+    TINYCNN_REQUIRE_CLOSE(g_gpu.to<cpu>().to_vector(), g_cpu.to_vector(), 2e-5);
+    Tensor<float, Gpu> fresh;
+    ops::style_loss(f.to<Gpu>(), target.to<Gpu>(), 3.0f, &fresh);
+    Tensor<float, cpu> fresh_cpu;
+    ops::style_loss(f, target, 3.0f, &fresh_cpu);
+    TINYCNN_REQUIRE_CLOSE(fresh.to<cpu>().to_vector(), fresh_cpu.to_vector(), 2e-5);
+  }
+}
+
 TEST_CASE("cuda style transfer matches PyTorch", "[cuda][style][fixture]") {
   TINYCNN_REQUIRE_CUDA();
   tinycnn::test::check_style_fixture<float, Gpu>(5e-4);

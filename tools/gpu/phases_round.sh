@@ -12,7 +12,10 @@
 #           gpu__time_duration per kernel over 300 launches)
 #   step 4: fp32 against fp32: ours (TINYCNN_CUDA_TF32=0) and PyTorch with TF32 off, NIN at every
 #           size from 256 px, VGG-16/19 at 256-2048 px, in one call
-# Usage on the device machine: bash tools/gpu/phases_round.sh 1|2|3|4
+#   step 5: after the style loss's padded rows: the whole [cuda] suite; NIN style before (the
+#           previous build packed as .gpu/bin/benchmarks/cuda_style_bench_before) and after, TF32
+#           and fp32, 512 px-8K; VGG-16/19 TF32 after
+# Usage on the device machine: bash tools/gpu/phases_round.sh 1|2|3|4|5
 set -u
 step=${1:-1}
 out=${OUT:-$PWD/out}
@@ -65,16 +68,30 @@ if [ "$step" = 3 ]; then
   echo "ncu: rc=$?"; head -30 "$out/ncu_nin_2048_tf32.txt"
 fi
 if [ "$step" = 4 ]; then
-  TINYCNN_CUDA_TF32=0 timeout 120 .gpu/run benchmarks/cuda_style_bench --models=vgg16,vgg19,nin \
+  TINYCNN_CUDA_TF32=0 timeout 100 .gpu/run benchmarks/cuda_style_bench --models=vgg16,vgg19,nin \
     --sizes=256,512,1024,2048,4096,7680x4320 >"$out/style_fp32.log" 2>&1
   echo "ours fp32: rc=$?"; style_lines "$out/style_fp32.log"
-  timeout 200 python3 tools/style_bench_torch.py --device cuda --tf32 off --models nin \
+  timeout 150 python3 tools/style_bench_torch.py --device cuda --tf32 off --models nin \
     --sizes 256,512,1024,2048,4096,7680x4320 --warmup 1 --min-iters 2 --min-time 1 \
     --out "$out/torch_nin_fp32.json" >"$out/torch_nin_fp32.log" 2>&1
   echo "torch NIN fp32: rc=$?"; grep "it/min" "$out/torch_nin_fp32.log"
-  timeout 200 python3 tools/style_bench_torch.py --device cuda --tf32 off --models vgg16,vgg19 \
+  timeout 150 python3 tools/style_bench_torch.py --device cuda --tf32 off --models vgg16,vgg19 \
     --sizes 256,512,1024,2048 --warmup 1 --min-iters 2 --min-time 1 \
     --out "$out/torch_vgg_fp32.json" >"$out/torch_vgg_fp32.log" 2>&1
   echo "torch VGG fp32: rc=$?"; grep "it/min" "$out/torch_vgg_fp32.log"
+fi
+if [ "$step" = 5 ]; then
+  bash tools/gpu/round.sh tests
+  grep -E "^(All tests passed|test cases)" "$out/cuda_tests.log" | tail -2
+  for tf32 in 1 0; do
+    for b in cuda_style_bench_before cuda_style_bench; do
+      TINYCNN_CUDA_TF32=$tf32 timeout 80 .gpu/run benchmarks/$b --models=nin \
+        --sizes=512,1024,2048,4096,7680x4320 >"$out/${b}_nin_tf32_$tf32.log" 2>&1
+      echo "$b NIN TINYCNN_CUDA_TF32=$tf32: rc=$?"; style_lines "$out/${b}_nin_tf32_$tf32.log"
+    done
+  done
+  TINYCNN_CUDA_TF32=1 timeout 80 .gpu/run benchmarks/cuda_style_bench --models=vgg16,vgg19 \
+    --sizes=512,2048,7680x4320 >"$out/style_vgg_tf32.log" 2>&1
+  echo "VGG TF32: rc=$?"; style_lines "$out/style_vgg_tf32.log"
 fi
 rm -f "$out/env.txt"

@@ -234,3 +234,74 @@ TEMPLATE_TEST_CASE("cpu conv2d: Winograd F(4x4, 3x3), forward and backward data"
   CHECK_FALSE(cpu::detail::cpu_winograd_layer(test::conv(1, 64, 24, 24, 64, 1, 1)));
   check_conv<TestType>(vgg, salt += 10);
 }
+
+TEMPLATE_TEST_CASE("cpu conv2d: strided layers over their stride phases", "[cpu][kernels][conv]",
+                   float, double) {
+  // The phase form called directly (kernels/phases.hpp): filters that are and are not multiples of
+  // the stride, per-axis strides and paddings (also above the stride), pixels no window covers,
+  // one output pixel, batches, and stride-1 forms of every kind (3x3 Winograd for 11x11 stride 4,
+  // 2x2 and 1x1 GEMMs).
+  TINYCNN_SEED_INFO();
+  const double tol = test::default_tolerance<TestType>();
+  const test::ConvCase cases[] = {
+      {"nin conv1 @67", test::conv(1, 3, 67, 67, 96, 11, 11, 0, 0, 4, 4)},
+      {"nin conv1 batch 2 @139x135 (Winograd inside)",
+       test::conv(2, 3, 139, 135, 96, 11, 11, 0, 0, 4, 4)},
+      {"11x11 stride 4 pad 2, ragged edges", test::conv(1, 3, 70, 63, 40, 11, 11, 2, 2, 4, 4)},
+      {"3x3 stride 2 pad 1, c40 batch 2", test::conv(2, 40, 33, 30, 24, 3, 3, 1, 1, 2, 2)},
+      {"7x5 stride 3x2 pad 3x1", test::conv(1, 5, 31, 24, 9, 7, 5, 3, 1, 3, 2)},
+      {"4x4 stride 4 (patches)", test::conv(2, 3, 32, 36, 16, 4, 4, 0, 0, 4, 4)},
+      {"5x5 stride 2 pad 3 (pad above stride)", test::conv(1, 4, 21, 20, 7, 5, 5, 3, 3, 2, 2)},
+      {"11x11 stride 4, one output pixel", test::conv(1, 3, 13, 11, 8, 11, 11, 0, 0, 4, 4)},
+  };
+  std::uint64_t salt = 3000;
+  for (const auto& c : cases) {
+    const Conv2dDesc& d = c.desc;
+    INFO(c.name);
+    ConvData<TestType> in(d, salt += 10);
+    {
+      INFO("forward with bias");
+      auto got = test::poisoned_vector<TestType>(in.y_size), want = got;
+      ref::conv2d_forward_reference(want.data(), in.x.data(), in.w.data(), in.bias.data(), d);
+      REQUIRE(cpu::conv2d_forward_phases(got.data(), in.x.data(), in.w.data(), in.bias.data(), d));
+      TINYCNN_REQUIRE_CLOSE(got, want, tol);
+    }
+    {
+      INFO("backward data");
+      auto got = test::poisoned_vector<TestType>(in.x_size), want = got;
+      ref::conv2d_backward_data_reference(want.data(), in.dy.data(), in.w.data(), d);
+      REQUIRE(cpu::conv2d_backward_data_phases(got.data(), in.dy.data(), in.w.data(), d));
+      TINYCNN_REQUIRE_CLOSE(got, want, tol);
+    }
+  }
+  // The automatic forward takes it where the stride-1 layer runs by Winograd (NIN conv1 at 259 px:
+  // 16 x 16 blocks), unless TINYCNN_CONV_PHASES or TINYCNN_CONV_WINOGRAD turn it off: the result
+  // is then the phase form's, bit for bit. Backward data takes it only with TINYCNN_CONV_PHASES=1.
+  const Conv2dDesc nin = test::conv(1, 3, 259, 259, 96, 11, 11, 0, 0, 4, 4);
+  ConvData<TestType> in(nin, salt += 10);
+  auto direct = test::poisoned_vector<TestType>(in.y_size), automatic = direct;
+  REQUIRE(cpu::conv2d_forward_phases(direct.data(), in.x.data(), in.w.data(), in.bias.data(), nin));
+  cpu::conv2d_forward_im2col(automatic.data(), in.x.data(), in.w.data(), in.bias.data(), nin);
+  auto direct_dx = test::poisoned_vector<TestType>(in.x_size), automatic_dx = direct_dx;
+  REQUIRE(cpu::conv2d_backward_data_phases(direct_dx.data(), in.dy.data(), in.w.data(), nin));
+  cpu::conv2d_backward_data_im2col(automatic_dx.data(), in.dy.data(), in.w.data(), nin);
+  if (tinycnn::kernels::phases::phase_mode() != 0 && tinycnn::kernels::winograd::mode() != 0)
+    CHECK(automatic == direct);
+  if (tinycnn::kernels::phases::phase_mode() == 1) CHECK(automatic_dx == direct_dx);
+  std::vector<TestType> want_dx(std::size_t(in.x_size));
+  ref::conv2d_backward_data_reference(want_dx.data(), in.dy.data(), in.w.data(), nin);
+  TINYCNN_REQUIRE_CLOSE(automatic_dx, want_dx, tol);
+  std::vector<TestType> want(std::size_t(in.y_size));
+  ref::conv2d_forward_reference(want.data(), in.x.data(), in.w.data(), in.bias.data(), nin);
+  TINYCNN_REQUIRE_CLOSE(automatic, want, tol);
+  // Stride-1, dilated and non-fitting layers are refused, and nothing is written.
+  for (const auto& d :
+       {test::conv(1, 8, 9, 9, 8, 3, 3, 1, 1), test::conv(1, 8, 19, 19, 8, 3, 3, 2, 2, 2, 2, 2, 2),
+        test::conv(1, 8, 9, 9, 8, 11, 11, 0, 0, 4, 4)}) {
+    std::vector<TestType> buf(4096, TestType(7));
+    CHECK_FALSE(cpu::conv2d_forward_phases(buf.data(), buf.data(), buf.data(),
+                                           static_cast<const TestType*>(nullptr), d));
+    CHECK_FALSE(cpu::conv2d_backward_data_phases(buf.data(), buf.data(), buf.data(), d));
+    CHECK(buf == std::vector<TestType>(4096, TestType(7)));
+  }
+}

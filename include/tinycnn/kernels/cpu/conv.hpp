@@ -4,7 +4,8 @@
 // image where they are whole output rows (implicit im2col: no column buffer), else builds im2col
 // tiles; backward data of such a stride-1 convolution is the forward convolution of dy with the
 // filter turned and transposed, otherwise W^T dy then col2im; backward filter dy col^T over im2col
-// tiles.
+// tiles. The forward of strided layers whose stride-1 form over stride phases runs by Winograd
+// (NIN conv1) takes that form (kernels/phases.hpp).
 #pragma once
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 
 #include "tinycnn/kernels/cpu/gemm.hpp"
 #include "tinycnn/kernels/cpu/winograd.hpp"
+#include "tinycnn/kernels/phases.hpp"
 #include "tinycnn/kernels/problem.hpp"
 
 namespace tinycnn::kernels::cpu {
@@ -326,7 +328,131 @@ void conv2d_winograd(T* out, const T* in, const T* w, const T* bias, const Conv2
   });
 }
 
+// The phase form (kernels/phases.hpp) on the CPU: wf (forward) or wb (backward data, Turned) from
+// w, in the layouts the stride-1 layer reads.
+template <bool Turned, class T>
+void phase_filter(T* out, const T* w, const phases::PhaseShape& s, std::int64_t r_total,
+                  std::int64_t s_total) {
+  const std::int64_t cf = std::int64_t(s.sh) * s.sw * s.c;
+  for (std::int64_t o = 0; o < (Turned ? cf : s.k); ++o)
+    for (std::int64_t i = 0; i < (Turned ? s.k : cf); ++i) {
+      const std::int64_t k = Turned ? i : o, f = Turned ? o : i;
+      const std::int64_t c = f % s.c, ab = f / s.c, a = ab / s.sw, b = ab % s.sw;
+      for (int t = 0; t < s.th; ++t)
+        for (int u = 0; u < s.tw; ++u) {
+          const std::int64_t r = a + s.sh * (Turned ? s.th - 1 - t : t);
+          const std::int64_t q = b + s.sw * (Turned ? s.tw - 1 - u : u);
+          *out++ =
+              r < r_total && q < s_total ? w[((k * s.c + c) * r_total + r) * s_total + q] : T(0);
+        }
+    }
+}
+
+// Plane (n, a, b, c) of the phase channels: their pixels are the rows and columns of phase (a, b).
+inline std::int64_t phase_plane(const phases::PhaseShape& s, std::int64_t n, std::int64_t c, int a,
+                                int b) {
+  return ((n * s.sh + a) * s.sw + b) * s.c + c;
+}
+
+// xs from x, one plane (n, c) of x per iteration.
+template <class T>
+void space_to_phases(T* xs, const T* x, const phases::PhaseShape& s, int threads) {
+  const std::int64_t planes = s.n * s.c, plane = std::int64_t(s.hs) * s.ws;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+  for (std::int64_t nc = 0; nc < planes; ++nc) {
+    const T* src = x + nc * std::int64_t(s.h) * s.w;
+    for (int a = 0; a < s.sh; ++a)
+      for (int b = 0; b < s.sw; ++b) {
+        T* dst = xs + phase_plane(s, nc / s.c, nc % s.c, a, b) * plane;
+        for (int i = 0; i < s.hs; ++i) {
+          const int h = i * s.sh + a - s.pad_h;
+          for (int j = 0; j < s.ws; ++j) {
+            const int w = j * s.sw + b - s.pad_w;
+            dst[std::int64_t(i) * s.ws + j] =
+                h >= 0 && h < s.h && w >= 0 && w < s.w ? src[std::int64_t(h) * s.w + w] : T(0);
+          }
+        }
+      }
+  }
+  (void)threads;
+}
+
+// dx from z, one plane (n, c) of dx per iteration; no division per pixel: a row's phase and
+// phase row are computed once, a column's step through the phases.
+template <class T>
+void phases_to_space(T* dx, const T* z, const phases::PhaseShape& s, int threads) {
+  const std::int64_t planes = s.n * s.c, plane = std::int64_t(s.hs) * s.ws;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+  for (std::int64_t nc = 0; nc < planes; ++nc) {
+    T* dst = dx + nc * std::int64_t(s.h) * s.w;
+    const std::int64_t n = nc / s.c, c = nc % s.c;
+    for (int h = 0; h < s.h; ++h, dst += s.w) {
+      const int J = (h + s.pad_h) / s.sh, a = (h + s.pad_h) % s.sh;
+      if (J >= s.hs) {
+        std::fill(dst, dst + s.w, T(0));
+        continue;
+      }
+      // Phase (a, b) of row J starts at z_row + b * c_stride (planes of consecutive b are C apart).
+      const T* z_row = z + phase_plane(s, n, c, a, 0) * plane + std::int64_t(J) * s.ws;
+      const std::int64_t c_stride = std::int64_t(s.c) * plane;
+      int L = s.pad_w / s.sw, b = s.pad_w % s.sw;
+      for (int w = 0; w < s.w; ++w) {
+        dst[w] = L < s.ws ? z_row[b * c_stride + L] : T(0);
+        if (++b == s.sw) b = 0, ++L;
+      }
+    }
+  }
+  (void)threads;
+}
+
+// Whether the automatic entry points take the phase form: TINYCNN_CONV_PHASES; by default forward
+// only, where the stride-1 layer runs by Winograd (where it pays: NIN conv1 from about 128 px).
+// Measured on 2 threads (docs/performance.md, sixth session), NIN conv1 at 224 px: forward 2.46 ->
+// 1.33-1.45 ms; backward data 1.66-1.69 -> 1.57-1.81 ms, no better than W^T dy + col2im, which
+// the CPU runs as one GEMM with M = C*R*S = 363 rows.
+inline bool use_cpu_phases(const Conv2dDesc& d, bool backward, phases::PhaseShape& s) {
+  const int mode = phases::phase_mode();
+  if (mode == 0 || !phases::make_phase_shape(d, backward, s)) return false;
+  return mode == 1 || (!backward && use_cpu_winograd(s.inner));
+}
+
 }  // namespace detail
+
+template <class T>
+void conv2d_forward_im2col(T* y, const T* x, const T* w, const T* bias, const Conv2dDesc& d);
+
+// A strided undilated layer through its phase form (kernels/phases.hpp), forward: x and the filter
+// rearranged, then the stride-1 layer by conv2d_forward_im2col. False, writing nothing, for any
+// other layer.
+template <class T>
+bool conv2d_forward_phases(T* y, const T* x, const T* w, const T* bias, const Conv2dDesc& d) {
+  phases::PhaseShape s;
+  if (!phases::make_phase_shape(d, false, s)) return false;
+  T* wf = detail::thread_scratch<T, 7>(s.filter_floats);
+  T* xs = detail::thread_scratch<T, 8>(s.buffer_floats);
+  detail::phase_filter<false>(wf, w, s, d.r, d.s);
+  detail::space_to_phases(xs, x, s, detail::available_threads());
+  conv2d_forward_im2col(y, xs, wf, bias, s.inner);
+  return true;
+}
+
+// Backward data likewise: dy into the phase channels by the stride-1 layer, then placed back.
+template <class T>
+bool conv2d_backward_data_phases(T* dx, const T* dy, const T* w, const Conv2dDesc& d) {
+  phases::PhaseShape s;
+  if (!phases::make_phase_shape(d, true, s)) return false;
+  T* wb = detail::thread_scratch<T, 7>(s.filter_floats);
+  T* z = detail::thread_scratch<T, 8>(s.buffer_floats);
+  detail::phase_filter<true>(wb, w, s, d.r, d.s);
+  const T* no_bias = nullptr;
+  conv2d_forward_im2col(z, dy, wb, no_bias, s.inner);
+  detail::phases_to_space(dx, z, s, detail::available_threads());
+  return true;
+}
 
 // y(n,k,p,q) = bias(k) + sum_{c,r,s} x(n, c, p*sh - ph + r*dh, q*sw - pw + s*dw) w(k,c,r,s);
 // bias may be null.
@@ -337,6 +463,11 @@ void conv2d_forward_im2col(T* y, const T* x, const T* w, const T* bias, const Co
   const bool across = detail::conv_threads_across_images(d, threads);
   if (detail::use_cpu_winograd(d))
     return detail::conv2d_winograd(y, x, w, bias, d, false, across, threads);
+  phases::PhaseShape ps;
+  if (detail::use_cpu_phases(d, false, ps)) {
+    conv2d_forward_phases(y, x, w, bias, d);
+    return;
+  }
   const std::int64_t tile = detail::conv_column_tile(d);
   detail::for_each_image(d.n, across, threads, [&](std::int64_t n, int t) {
     detail::conv2d_forward_image(y + n * out_image, x + n * in_image, w, bias, d, t, tile);
@@ -349,6 +480,11 @@ void conv2d_backward_data_im2col(T* dx, const T* dy, const T* w, const Conv2dDes
   const std::int64_t in_image = d.c * d.h * d.w, out_image = d.k * d.p() * d.q();
   const int threads = detail::available_threads();
   const bool across = detail::conv_threads_across_images(d, threads);
+  phases::PhaseShape ps;
+  if (detail::use_cpu_phases(d, true, ps)) {
+    conv2d_backward_data_phases(dx, dy, w, d);
+    return;
+  }
   if (!detail::conv_is_pointwise(d) && detail::conv_backward_data_as_forward(d) &&
       detail::use_cpu_winograd(detail::conv_backward_data_desc(d))) {
     const T* no_bias = nullptr;

@@ -354,14 +354,22 @@ inline std::int64_t phase_plane(const phases::PhaseShape& s, std::int64_t n, std
   return ((n * s.sh + a) * s.sw + b) * s.c + c;
 }
 
-// xs from x, one plane (n, c) of x per iteration.
-template <class T>
-void space_to_phases(T* xs, const T* x, const phases::PhaseShape& s, int threads) {
-  const std::int64_t planes = s.n * s.c, plane = std::int64_t(s.hs) * s.ws;
+// body(nc) for every plane nc = (n, c) of a layer's input, split over threads.
+template <class Body>
+void for_each_plane(const phases::PhaseShape& s, int threads, const Body& body) {
+  const std::int64_t planes = s.n * s.c;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(threads)
 #endif
-  for (std::int64_t nc = 0; nc < planes; ++nc) {
+  for (std::int64_t nc = 0; nc < planes; ++nc) body(nc);
+  (void)threads;
+}
+
+// xs from x, one plane (n, c) of x per iteration.
+template <class T>
+void space_to_phases(T* xs, const T* x, const phases::PhaseShape& s, int threads) {
+  const std::int64_t plane = std::int64_t(s.hs) * s.ws;
+  for_each_plane(s, threads, [&](std::int64_t nc) {
     const T* src = x + nc * std::int64_t(s.h) * s.w;
     for (int a = 0; a < s.sh; ++a)
       for (int b = 0; b < s.sw; ++b) {
@@ -375,19 +383,15 @@ void space_to_phases(T* xs, const T* x, const phases::PhaseShape& s, int threads
           }
         }
       }
-  }
-  (void)threads;
+  });
 }
 
 // dx from z, one plane (n, c) of dx per iteration; no division per pixel: a row's phase and
 // phase row are computed once, a column's step through the phases.
 template <class T>
 void phases_to_space(T* dx, const T* z, const phases::PhaseShape& s, int threads) {
-  const std::int64_t planes = s.n * s.c, plane = std::int64_t(s.hs) * s.ws;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads)
-#endif
-  for (std::int64_t nc = 0; nc < planes; ++nc) {
+  const std::int64_t plane = std::int64_t(s.hs) * s.ws;
+  for_each_plane(s, threads, [&](std::int64_t nc) {
     T* dst = dx + nc * std::int64_t(s.h) * s.w;
     const std::int64_t n = nc / s.c, c = nc % s.c;
     for (int h = 0; h < s.h; ++h, dst += s.w) {
@@ -405,8 +409,7 @@ void phases_to_space(T* dx, const T* z, const phases::PhaseShape& s, int threads
         if (++b == s.sw) b = 0, ++L;
       }
     }
-  }
-  (void)threads;
+  });
 }
 
 // Whether the automatic entry points take the phase form: TINYCNN_CONV_PHASES; by default forward

@@ -428,32 +428,49 @@ inline bool use_cpu_phases(const Conv2dDesc& d, bool backward, phases::PhaseShap
 template <class T>
 void conv2d_forward_im2col(T* y, const T* x, const T* w, const T* bias, const Conv2dDesc& d);
 
-// A strided undilated layer through its phase form (kernels/phases.hpp), forward: x and the filter
-// rearranged, then the stride-1 layer by conv2d_forward_im2col. False, writing nothing, for any
-// other layer.
+namespace detail {
+
+// The phase form of layer d, whose shape s is made: forward (x and the filter rearranged, then
+// the stride-1 layer by conv2d_forward_im2col) and backward data (dy into the phase channels by
+// the stride-1 layer, then placed back).
+template <class T>
+void run_forward_phases(T* y, const T* x, const T* w, const T* bias, const Conv2dDesc& d,
+                        const phases::PhaseShape& s) {
+  T* wf = thread_scratch<T, 7>(s.filter_floats);
+  T* xs = thread_scratch<T, 8>(s.buffer_floats);
+  phase_filter<false>(wf, w, s, d.r, d.s);
+  space_to_phases(xs, x, s, available_threads());
+  conv2d_forward_im2col(y, xs, wf, bias, s.inner);
+}
+
+template <class T>
+void run_backward_data_phases(T* dx, const T* dy, const T* w, const Conv2dDesc& d,
+                              const phases::PhaseShape& s) {
+  T* wb = thread_scratch<T, 7>(s.filter_floats);
+  T* z = thread_scratch<T, 8>(s.buffer_floats);
+  phase_filter<true>(wb, w, s, d.r, d.s);
+  const T* no_bias = nullptr;
+  conv2d_forward_im2col(z, dy, wb, no_bias, s.inner);
+  phases_to_space(dx, z, s, available_threads());
+}
+
+}  // namespace detail
+
+// A strided undilated layer through its phase form (kernels/phases.hpp), forward and backward
+// data, whatever the automatic choice. False, writing nothing, for any other layer.
 template <class T>
 bool conv2d_forward_phases(T* y, const T* x, const T* w, const T* bias, const Conv2dDesc& d) {
   phases::PhaseShape s;
   if (!phases::make_phase_shape(d, false, s)) return false;
-  T* wf = detail::thread_scratch<T, 7>(s.filter_floats);
-  T* xs = detail::thread_scratch<T, 8>(s.buffer_floats);
-  detail::phase_filter<false>(wf, w, s, d.r, d.s);
-  detail::space_to_phases(xs, x, s, detail::available_threads());
-  conv2d_forward_im2col(y, xs, wf, bias, s.inner);
+  detail::run_forward_phases(y, x, w, bias, d, s);
   return true;
 }
 
-// Backward data likewise: dy into the phase channels by the stride-1 layer, then placed back.
 template <class T>
 bool conv2d_backward_data_phases(T* dx, const T* dy, const T* w, const Conv2dDesc& d) {
   phases::PhaseShape s;
   if (!phases::make_phase_shape(d, true, s)) return false;
-  T* wb = detail::thread_scratch<T, 7>(s.filter_floats);
-  T* z = detail::thread_scratch<T, 8>(s.buffer_floats);
-  detail::phase_filter<true>(wb, w, s, d.r, d.s);
-  const T* no_bias = nullptr;
-  conv2d_forward_im2col(z, dy, wb, no_bias, s.inner);
-  detail::phases_to_space(dx, z, s, detail::available_threads());
+  detail::run_backward_data_phases(dx, dy, w, d, s);
   return true;
 }
 
@@ -467,10 +484,7 @@ void conv2d_forward_im2col(T* y, const T* x, const T* w, const T* bias, const Co
   if (detail::use_cpu_winograd(d))
     return detail::conv2d_winograd(y, x, w, bias, d, false, across, threads);
   phases::PhaseShape ps;
-  if (detail::use_cpu_phases(d, false, ps)) {
-    conv2d_forward_phases(y, x, w, bias, d);
-    return;
-  }
+  if (detail::use_cpu_phases(d, false, ps)) return detail::run_forward_phases(y, x, w, bias, d, ps);
   const std::int64_t tile = detail::conv_column_tile(d);
   detail::for_each_image(d.n, across, threads, [&](std::int64_t n, int t) {
     detail::conv2d_forward_image(y + n * out_image, x + n * in_image, w, bias, d, t, tile);
@@ -484,10 +498,8 @@ void conv2d_backward_data_im2col(T* dx, const T* dy, const T* w, const Conv2dDes
   const int threads = detail::available_threads();
   const bool across = detail::conv_threads_across_images(d, threads);
   phases::PhaseShape ps;
-  if (detail::use_cpu_phases(d, true, ps)) {
-    conv2d_backward_data_phases(dx, dy, w, d);
-    return;
-  }
+  if (detail::use_cpu_phases(d, true, ps))
+    return detail::run_backward_data_phases(dx, dy, w, d, ps);
   if (!detail::conv_is_pointwise(d) && detail::conv_backward_data_as_forward(d) &&
       detail::use_cpu_winograd(detail::conv_backward_data_desc(d))) {
     const T* no_bias = nullptr;

@@ -187,13 +187,18 @@ struct GramShape {
 };
 
 std::vector<GramShape> gram_shapes() {
-  // VGG-19's style layers (relu1_1 .. relu5_1) at 2048 px, and relu1_1 at 4096 px.
-  return {{"relu1_1 @2048", 64, 2048 * 2048},      {"relu2_1 @2048", 128, 1024 * 1024},
-          {"relu3_1 @2048", 256, 512 * 512},       {"relu4_1 @2048", 512, 256 * 256},
-          {"relu5_1 @2048", 512, 128 * 128},       {"relu1_1 @4096", 64, 4096 * 4096}};
+  // VGG-19's style layers (relu1_1 .. relu5_1) at 2048 px, relu1_1 at 4096 px, and NIN's style
+  // layers (relu0, relu3, relu7, relu10) at 2048 px (their rows padded to a multiple of 4).
+  return {{"relu1_1 @2048", 64, 2048 * 2048},  {"relu2_1 @2048", 128, 1024 * 1024},
+          {"relu3_1 @2048", 256, 512 * 512},   {"relu4_1 @2048", 512, 256 * 256},
+          {"relu5_1 @2048", 512, 128 * 128},   {"relu1_1 @4096", 64, 4096 * 4096},
+          {"nin relu0 @2048", 96, 510 * 510},  {"nin relu3 @2048", 256, 255 * 256},
+          {"nin relu7 @2048", 384, 127 * 128}, {"nin relu10 @2048", 1024, 63 * 64}};
 }
 
-enum class GramSplit { kSmall4, kSmall8, kLarge2, kLarge4 };
+// The general split product on either tile (4 or 8 blocks per SM), and the symmetric Gram kernel
+// (upper tiles only) with chunks of at least 256, 512 or 1024.
+enum class GramSplit { kSmall4, kSmall8, kLarge2, kLarge4, kSym256, kSym512, kSym1024 };
 
 void bm_gram(benchmark::State& state, GramShape g, int variant) {
   const Shape s{g.name, g.c, g.c, g.hw};
@@ -202,16 +207,27 @@ void bm_gram(benchmark::State& state, GramShape g, int variant) {
   const GemmDesc d = tinycnn::kernels::packed_gemm(g.c, g.c, g.hw, false, true);
   namespace kd = tinycnn::kernels::cuda::detail;
   const auto v = GramSplit(variant);
+  const bool sym = v == GramSplit::kSym256 || v == GramSplit::kSym512 || v == GramSplit::kSym1024;
+  const kd::GramPlan plan = kd::gram_plan(g.c, g.hw,
+                                          v == GramSplit::kSym256   ? 256
+                                          : v == GramSplit::kSym512 ? 512
+                                                                    : 1024);
   const kd::SplitK split = v == GramSplit::kSmall4   ? kd::gemm_split_k<kd::TileSmall>(d, 4)
                            : v == GramSplit::kSmall8 ? kd::gemm_split_k<kd::TileSmall>(d, 8)
                            : v == GramSplit::kLarge2 ? kd::gemm_split_k<kd::TileLarge>(d, 2)
                                                      : kd::gemm_split_k<kd::TileLarge>(d, 4);
-  if (split.chunks < 2) {
+  if (!sym && split.chunks < 2) {
     state.SkipWithError("not split");
     return;
   }
-  Tensor<float, cuda> ws({split.chunks * g.c * g.c});
+  Tensor<float, cuda> ws({(sym ? plan.chunks : split.chunks) * g.c * g.c});
   auto run = [&] {
+    if (sym)
+      return plan.large
+                 ? kd::gram_run<kd::TileLarge>(out.data(), g.c, f.data(), g.c, g.hw, g.hw, 1.f, 0.f,
+                                               plan, ws.data(), tinycnn::cuda_stream())
+                 : kd::gram_run<kd::TileSmall>(out.data(), g.c, f.data(), g.c, g.hw, g.hw, 1.f, 0.f,
+                                               plan, ws.data(), tinycnn::cuda_stream());
     const bool small = v == GramSplit::kSmall4 || v == GramSplit::kSmall8;
     return small ? kd::gemm_split_k_run<kd::TileSmall>(out.data(), f.data(), f.data(), d, 1.f, 0.f,
                                                        split, ws.data(), tinycnn::cuda_stream())
@@ -236,7 +252,7 @@ void bm_gram(benchmark::State& state, GramShape g, int variant) {
   }
   const double peer_ms = median_ms(20, [&] { peer(ref.data()); });
   const double ms = timed_loop(state, [&] { run(); });
-  state.counters["chunks"] = double(split.chunks);
+  state.counters["chunks"] = double(sym ? plan.chunks : split.chunks);
   state.counters["TFLOP/s"] = 2.0 * s.m * s.n * s.k / (ms * 1e-3) / 1e12;
   state.counters["cublas_TFLOP/s"] = 2.0 * s.m * s.n * s.k / (peer_ms * 1e-3) / 1e12;
   state.counters["vs_cublas"] = peer_ms / ms;
@@ -266,8 +282,10 @@ int main(int argc, char** argv) {
   }
   if (!g_tf32)
     for (const auto& g : gram_shapes())
-      for (const auto& [label, variant] : {std::pair{"small x4", 0}, std::pair{"small x8", 1},
-                                           std::pair{"large x2", 2}, std::pair{"large x4", 3}})
+      for (const auto& [label, variant] :
+           {std::pair{"small x4", 0}, std::pair{"small x8", 1}, std::pair{"large x2", 2},
+            std::pair{"large x4", 3}, std::pair{"sym 256", 4}, std::pair{"sym 512", 5},
+            std::pair{"sym 1024", 6}})
         benchmark::RegisterBenchmark(("gram/" + g.name + "/" + label).c_str(), bm_gram, g, variant)
             ->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.05);
   benchmark::Initialize(&argc, argv);

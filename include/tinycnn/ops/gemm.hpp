@@ -28,6 +28,26 @@ void gemm_raw(T* c, const T* a, const T* b, const kernels::GemmDesc& d, T alpha,
   }
 }
 
+// g(c, c) = scale * F F^T for F (c, m) with row stride ld: the Gram matrix. CUDA multiplies only
+// the tiles on and above the diagonal (kernels::cuda::gram); the CPU runs the packed GEMM.
+template <class T, Device D>
+void gram_raw(T* g, const T* f, std::int64_t c, std::int64_t m, std::int64_t ld, T scale) {
+  if (c == 0) return;
+  if constexpr (kIsCpu<D>) {
+    auto d = kernels::packed_gemm(c, c, m, false, true);
+    d.lda = d.ldb = ld;
+    kernels::cpu::gemm_packed(g, f, f, d, scale, T(0));
+  } else {
+    require_cuda_kernels<T>();
+#if TINYCNN_HAS_CUDA_KERNELS
+    const std::size_t ws_bytes = kernels::cuda::gram_workspace_bytes(c, m);
+    auto ws = Tensor<unsigned char, D>::uninitialized({std::int64_t(ws_bytes)});
+    TINYCNN_CUDA_CHECK(kernels::cuda::gram(g, c, f, c, m, ld, scale, T(0),
+                                           ws_bytes ? ws.data() : nullptr, cuda_stream()));
+#endif
+  }
+}
+
 // (rows, cols) of op(t) for the last two dimensions of t.
 template <class T, Device D>
 std::pair<std::int64_t, std::int64_t> op_dims(const Tensor<T, D>& t, bool trans) {

@@ -75,8 +75,7 @@ Tensor<T, D> gram(const Tensor<T, D>& features, T scale = T(1)) {
   const std::int64_t m = c ? features.numel() / c : 0;
   auto g = Tensor<T, D>::uninitialized({c, c});
   if (g.empty()) return g;
-  detail::gemm_raw<T, D>(g.data(), features.data(), features.data(),
-                         kernels::packed_gemm(c, c, m, false, true), scale, T(0));
+  detail::gram_raw<T, D>(g.data(), features.data(), c, m, m, scale);
   return g;
 }
 

@@ -92,9 +92,12 @@ cudaError_t dispatch_gemm_trans(float* c, const float* a, const float* b, const 
 // descriptor, picks the tile (the large one unless it would leave SMs idle) and whether 16-byte
 // loads are legal. tf32: products with B untransposed (all the convolutions use) run on TF32
 // tensor cores where the GPU has them (sm_80 on); others, and older GPUs, stay on fp32 FMAs.
+// rounded (with tf32, A untransposed): A and B hold TF32 values already (round_tf32 of each), so
+// the tiles skip rounding them; the result is the same.
 inline cudaError_t gemm_tiled_with_bias(float* c, const float* a, const float* b, const GemmDesc& d,
                                         float alpha, float beta, const float* bias,
-                                        cudaStream_t stream, bool tf32 = false) {
+                                        cudaStream_t stream, bool tf32 = false,
+                                        bool rounded = false) {
   if (d.m < 0 || d.n < 0 || d.k < 0 || d.batch < 0) return cudaErrorInvalidValue;
   if (d.m == 0 || d.n == 0 || d.batch == 0) return cudaSuccess;
   const std::int64_t a_cols = d.trans_a ? d.m : d.k, b_cols = d.trans_b ? d.k : d.n;
@@ -110,6 +113,11 @@ inline cudaError_t gemm_tiled_with_bias(float* c, const float* a, const float* b
                 TileLargeTf32::kBlockN == TileLarge::kBlockN, "one tile-count rule for both");
   if (tf32 && !d.trans_b && has_tf32_mma()) {
     const bool large = large_tiles >= multiprocessor_count();
+    if (rounded && !d.trans_a)
+      return large ? dispatch_gemm_vec<TileLargeTf32Rounded, false, false>(
+                         c, a, b, d, alpha, beta, bias, vec_a, vec_b, stream)
+                   : dispatch_gemm_vec<TileSmallTf32Rounded, false, false>(
+                         c, a, b, d, alpha, beta, bias, vec_a, vec_b, stream);
     if (d.trans_a)
       return large ? dispatch_gemm_vec<TileLargeTf32, true, false>(c, a, b, d, alpha, beta, bias,
                                                                    vec_a, vec_b, stream)
@@ -207,7 +215,169 @@ inline cudaError_t gemm_split_k_run(float* c, const float* a, const float* b, co
   return cudaGetLastError();
 }
 
+// ---------------------------------------------------------------------------------------------
+// Gram matrices G = F F^T, F (C, M) with row stride ld: one C x C product with a long reduction
+// (M = H*W of a feature map). G is symmetric, so only the T(T+1)/2 tiles on and above the diagonal
+// of the T x T tile grid are multiplied (for C = 1024 on 128-wide tiles, 36 of 64), each split
+// along M into chunks written to a workspace (chunks, C, C); the chunks are then added up (in
+// groups of kGramGroup first when there are many) and the upper tiles mirrored into the lower ones.
+struct GramPlan {
+  bool large = false;  // TileLarge (C > 64) or TileSmall
+  std::int64_t chunks = 1, chunk_k = 0;
+};
+
+inline constexpr std::int64_t kGramGroup = 32;
+
+// As many chunks as fill the GPU's resident blocks once (pairs x chunks <= SMs x blocks per SM:
+// a second, partial wave cost up to 25 % in cuda_gemm_bench gram/*), each at least min_chunk long.
+// C in 65..128 takes one 128-wide tile rather than three 64-wide ones (1.3x for C = 96).
+inline GramPlan gram_plan(std::int64_t c, std::int64_t m, std::int64_t min_chunk = 256) {
+  GramPlan p;
+  if (c <= 0 || m <= 0) return p;
+  p.large = c > TileSmall::kBlockM;
+  const std::int64_t tile = p.large ? TileLarge::kBlockM : TileSmall::kBlockM;
+  const std::int64_t resident = p.large ? TileLarge::kMinBlocksPerSm : TileSmall::kMinBlocksPerSm;
+  const std::int64_t t = (c + tile - 1) / tile, pairs = t * (t + 1) / 2;
+  const std::int64_t slots = resident * std::int64_t(multiprocessor_count());
+  p.chunks = std::clamp<std::int64_t>(
+      std::min(slots / pairs, m / std::max<std::int64_t>(min_chunk, 16)), 1, 65535);
+  p.chunk_k = ((m + p.chunks - 1) / p.chunks + 15) / 16 * 16;  // keeps 16-byte loads legal
+  p.chunks = (m + p.chunk_k - 1) / p.chunk_k;
+  return p;
+}
+
+// blockIdx.x: the pair (ti <= tj) of tile rows, in row order of the upper triangle; blockIdx.y: the
+// chunk of the reduction. Writes the pair's (BLK, BLK) tile of chunk blockIdx.y's partial product.
+template <class Cfg, bool Vec>
+__global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
+    gram_tiles_kernel(float* __restrict__ w, const float* __restrict__ f, std::int64_t c,
+                      std::int64_t m, std::int64_t ld, std::int64_t chunk_k) {
+  static_assert(Cfg::kBlockM == Cfg::kBlockN,
+                "square tiles: the diagonal pairs a tile with itself");
+  using Loader = KContiguousLoader<Cfg, Cfg::kBlockM, Vec>;
+  const int t = int((c + Cfg::kBlockM - 1) / Cfg::kBlockM);
+  int ti = 0, p = int(blockIdx.x);
+  while (p >= t - ti) p -= t - ti++;
+  const int tj = ti + p;
+  const std::int64_t k0 = std::int64_t(blockIdx.y) * chunk_k;
+  __shared__ TileSmem<Cfg> smem;
+  Loader la(f + k0, ld, c, std::int64_t(ti) * Cfg::kBlockM);
+  Loader lb(f + k0, ld, c, std::int64_t(tj) * Cfg::kBlockN);
+  float acc[Cfg::kThreadM][Cfg::kThreadN];
+  tile_mainloop<Cfg>(la, lb, int(std::min(chunk_k, m - k0)), smem, acc);
+  store_tile<Cfg>(w + std::int64_t(blockIdx.y) * c * c, acc, std::int64_t(ti) * Cfg::kBlockM,
+                  std::int64_t(tj) * Cfg::kBlockN, c, c, c, IdentityColumns{}, 1.f, 0.f, nullptr);
+}
+
+// First level of the sum when there are many chunks: chunk g * kGramGroup's slot becomes the sum
+// of chunks g * kGramGroup ... + kGramGroup - 1 (in place: each element of a group is read and
+// written by one thread), for the upper tiles' elements only. One thread per (group, element).
+__global__ inline void gram_group_sum_kernel(float* __restrict__ w, std::int64_t chunks,
+                                             std::int64_t c, int tile) {
+  const std::int64_t cc = c * c, groups = (chunks + kGramGroup - 1) / kGramGroup;
+  for (std::int64_t idx = grid_thread_index(); idx < groups * cc; idx += grid_thread_count()) {
+    const std::int64_t g = idx / cc, e = idx - g * cc;
+    if ((e / c) / tile > (e % c) / tile) continue;  // a lower tile: never computed
+    const std::int64_t k0 = g * kGramGroup, k1 = std::min(chunks, k0 + kGramGroup);
+    float* slot = w + k0 * cc + e;
+    float s = *slot;
+    for (std::int64_t k = k0 + 1; k < k1; ++k) s += w[k * cc + e];
+    *slot = s;
+  }
+}
+
+// g(i, j) = alpha * sum_s w(s * step, i', j') + beta * g(i, j) over `count` slots, 32 x 32 blocks
+// of g per block; (i', j') = (i, j) where the tile pair was computed, (j, i) in the lower tiles:
+// those blocks read their mirror block row by row (coalesced) and write it transposed through
+// shared memory. tile: 64 or 128, a multiple of 32, so a block never straddles a tile boundary.
+// Blocks of 32 x 8 threads.
+__global__ inline void gram_reduce_kernel(float* __restrict__ g, std::int64_t ldg,
+                                          const float* __restrict__ w, std::int64_t count,
+                                          std::int64_t step, std::int64_t c, int tile, float alpha,
+                                          float beta) {
+  __shared__ float s[32][33];
+  const std::int64_t bi = std::int64_t(blockIdx.y) * 32, bj = std::int64_t(blockIdx.x) * 32;
+  const bool mirror = bi / tile > bj / tile;
+  const std::int64_t si = mirror ? bj : bi, sj = mirror ? bi : bj, stride = step * c * c;
+  const int x = int(threadIdx.x);
+  for (int y = int(threadIdx.y); y < 32; y += 8) {
+    const std::int64_t i = si + y, j = sj + x;
+    float v = 0.f;
+    if (i < c && j < c)
+      for (std::int64_t k = 0; k < count; ++k) v += w[k * stride + i * c + j];
+    s[y][x] = v;
+  }
+  __syncthreads();
+  for (int y = int(threadIdx.y); y < 32; y += 8) {
+    const std::int64_t i = bi + y, j = bj + x;
+    if (i >= c || j >= c) continue;
+    float& out = g[i * ldg + j];
+    const float v = alpha * (mirror ? s[x][y] : s[y][x]);
+    out = beta == 0.f ? v : v + beta * out;
+  }
+}
+
+template <class Cfg>
+inline cudaError_t gram_run(float* g, std::int64_t ldg, const float* f, std::int64_t c,
+                            std::int64_t m, std::int64_t ld, float alpha, float beta,
+                            const GramPlan& plan, float* workspace, cudaStream_t stream) {
+  const std::int64_t t = (c + Cfg::kBlockM - 1) / Cfg::kBlockM, pairs = t * (t + 1) / 2;
+  const std::int64_t blocks32 = (c + 31) / 32;
+  if (pairs > 0x7fffffff || plan.chunks > 65535 || blocks32 > 65535 ||
+      plan.chunk_k > 0x7fffffff - 64)  // the reduction counts in int
+    return cudaErrorInvalidValue;
+  const dim3 grid(unsigned(pairs), unsigned(plan.chunks));
+  if (aligned16(f) && ld % 4 == 0)
+    gram_tiles_kernel<Cfg, true>
+        <<<grid, Cfg::kThreads, 0, stream>>>(workspace, f, c, m, ld, plan.chunk_k);
+  else
+    gram_tiles_kernel<Cfg, false>
+        <<<grid, Cfg::kThreads, 0, stream>>>(workspace, f, c, m, ld, plan.chunk_k);
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return e;
+  std::int64_t count = plan.chunks, step = 1;
+  if (count > kGramGroup) {
+    gram_group_sum_kernel<<<grid_stride_blocks(((count + kGramGroup - 1) / kGramGroup) * c * c),
+                            kThreadsPerBlock, 0, stream>>>(workspace, count, c, Cfg::kBlockM);
+    e = cudaGetLastError();
+    if (e != cudaSuccess) return e;
+    count = (count + kGramGroup - 1) / kGramGroup, step = kGramGroup;
+  }
+  gram_reduce_kernel<<<dim3(unsigned(blocks32), unsigned(blocks32)), dim3(32, 8), 0, stream>>>(
+      g, ldg, workspace, count, step, c, Cfg::kBlockM, alpha, beta);
+  return cudaGetLastError();
+}
+
 }  // namespace detail
+
+// Bytes of workspace gram needs for F (c, m).
+inline std::size_t gram_workspace_bytes(std::int64_t c, std::int64_t m) {
+  if (c <= 0 || m <= 0) return 0;
+  return std::size_t(detail::gram_plan(c, m).chunks * c * c) * sizeof(float);
+}
+
+// G = alpha * F F^T + beta * G, F (c, m) with row stride ld >= m, G (c, c) with row stride
+// ldg >= c, queued on stream; workspace of gram_workspace_bytes(c, m) bytes. beta == 0 never reads
+// G; m == 0 gives beta * G. Returns cudaErrorInvalidValue for negative sizes, short strides, null
+// pointers or C beyond 2^21.
+inline cudaError_t gram(float* g, std::int64_t ldg, const float* f, std::int64_t c, std::int64_t m,
+                        std::int64_t ld, float alpha, float beta, void* workspace,
+                        cudaStream_t stream) {
+  if (c < 0 || m < 0 || ld < m || ldg < c) return cudaErrorInvalidValue;
+  if (c == 0) return cudaSuccess;
+  if (!g || (m > 0 && (!f || !workspace))) return cudaErrorInvalidValue;
+  if (m == 0) {
+    GemmDesc d = packed_gemm(c, c, 0, false, true);
+    d.ldc = ldg;
+    return detail::gemm_tiled_with_bias(g, f, f, d, alpha, beta, nullptr, stream);
+  }
+  const auto plan = detail::gram_plan(c, m);
+  float* ws = static_cast<float*>(workspace);
+  return plan.large ? detail::gram_run<detail::TileLarge>(g, ldg, f, c, m, ld, alpha, beta, plan,
+                                                          ws, stream)
+                    : detail::gram_run<detail::TileSmall>(g, ldg, f, c, m, ld, alpha, beta, plan,
+                                                          ws, stream);
+}
 
 // Bytes of workspace gemm_tiled can use for d: non-zero when d is one product with too few tiles
 // to fill the GPU and a long K, which it then splits along K.

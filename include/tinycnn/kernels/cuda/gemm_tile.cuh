@@ -58,8 +58,13 @@ struct TileConfig {
 // outputs (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1) (the mma.m16n8 accumulator layout), so
 // acc[2mi + h][2ni + e] is row mi*16 + 8h + g, column ni*8 + 2t + e of the warp's tile. Shared
 // rows are padded by 8 floats: a warp's fragment reads (row g, reduction t) then hit 32 banks.
-template <int BlockM, int BlockN, int BlockK, int WarpsM, int WarpsN, int MinBlocksPerSm>
+// Rounded: the operands are TF32 values already (the Winograd transforms round what they write),
+// so staging skips the rounding: an emulated cvt.rna per staged value, ~18 % of the main loop's
+// instructions (SASS, docs/notes/cuda-gemm-conv.md round 5).
+template <int BlockM, int BlockN, int BlockK, int WarpsM, int WarpsN, int MinBlocksPerSm,
+          bool Rounded = false>
 struct TensorTileConfig {
+  static constexpr bool kOperandsRounded = Rounded;
   static constexpr int kBlockM = BlockM, kBlockN = BlockN, kBlockK = BlockK;
   static constexpr int kWarpM = BlockM / WarpsM, kWarpN = BlockN / WarpsN;
   static constexpr int kMmaM = kWarpM / 16, kMmaN = kWarpN / 8;  // MMA tiles per warp
@@ -91,6 +96,9 @@ using TileSmall = TileConfig<64, 64, 8, 8, 8, 8>;
 // and 64x64x16 with 4 warps of 32x32.
 using TileLargeTf32 = TensorTileConfig<128, 128, 16, 2, 4, 2>;
 using TileSmallTf32 = TensorTileConfig<64, 64, 16, 2, 2, 4>;
+// The same tiles for operands that hold TF32 values already.
+using TileLargeTf32Rounded = TensorTileConfig<128, 128, 16, 2, 4, 2, true>;
+using TileSmallTf32Rounded = TensorTileConfig<64, 64, 16, 2, 2, 4, true>;
 
 // ---------------------------------------------------------------------------------------------
 // Loaders of plain matrices (GEMM operands, filters). "Rows" is the tile's M or N extent.
@@ -340,8 +348,10 @@ __device__ __forceinline__ void round_tf32_inplace(float4& f) {
 template <class Cfg, class Loader>
 __device__ __forceinline__ void round_staged(Loader& l) {
   if constexpr (Cfg::kTensorCore) {
+    if constexpr (!Cfg::kOperandsRounded) {
 #pragma unroll
-    for (auto& f : l.v) round_tf32_inplace(f);
+      for (auto& f : l.v) round_tf32_inplace(f);
+    }
   }
 }
 

@@ -85,9 +85,13 @@ inline bool make_winograd_shape(int r, std::int64_t n, std::int64_t cin, std::in
 
 // U[e][o][i] = (G g G^T)[e] for the RxR filter g that maps input channel i to output channel o.
 // Forward: g = w[o][i]. Turned (backward data, o = C, i = K): g = w[i][o] rotated by 180 degrees.
+// With `round` (TF32 products), every transformed value is written rounded to TF32, once, so the
+// product's tiles need not round it each time they stage it (round_tf32 is idempotent: the
+// product is the same). Likewise in winograd_input_kernel.
 template <int R, bool Turned>
 __global__ void __launch_bounds__(256)
-    winograd_filter_kernel(float* __restrict__ u, const float* __restrict__ w, int cout, int cin) {
+    winograd_filter_kernel(float* __restrict__ u, const float* __restrict__ w, int cout, int cin,
+                           bool round) {
   const std::int64_t idx = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   const std::int64_t count = std::int64_t(cout) * cin;
   if (idx >= count) return;
@@ -100,7 +104,7 @@ __global__ void __launch_bounds__(256)
   float v[winograd::kElems];
   winograd::filter_2d<R>(g, v);
 #pragma unroll
-  for (int e = 0; e < winograd::kElems; ++e) u[e * count + idx] = v[e];
+  for (int e = 0; e < winograd::kElems; ++e) u[e * count + idx] = round ? round_tf32(v[e]) : v[e];
 }
 
 // The tile of pass index j (tile t = t0 + j): image, tile row, tile column.
@@ -122,7 +126,7 @@ __device__ __forceinline__ TileCoord tile_coord(std::int64_t t, const WinogradSh
 template <int R>
 __global__ void __launch_bounds__(256)
     winograd_input_kernel(float* __restrict__ v, const float* __restrict__ x, const WinogradShape s,
-                          std::int64_t t0, int count, int ld) {
+                          std::int64_t t0, int count, int ld, bool round) {
   const int j = int(blockIdx.x) * blockDim.x + threadIdx.x;
   if (j >= count) return;
   const int c = int(blockIdx.y);
@@ -146,7 +150,7 @@ __global__ void __launch_bounds__(256)
   const std::int64_t plane = std::int64_t(s.cin) * ld;
   float* dst = v + std::int64_t(c) * ld + j;
 #pragma unroll
-  for (int e = 0; e < winograd::kElems; ++e) dst[e * plane] = out[e];
+  for (int e = 0; e < winograd::kElems; ++e) dst[e * plane] = round ? round_tf32(out[e]) : out[e];
 }
 
 // y block of output channel o (blockIdx.y) and tile t0 + j = A^T M A + bias[o], clipped to the
@@ -190,9 +194,11 @@ __global__ void __launch_bounds__(256)
   }
 }
 
-// The three passes over every chunk of tiles; the filter is transformed by the caller.
+// The three passes over every chunk of tiles; the filter is transformed by the caller (rounded to
+// TF32 when `round`, as this then rounds the input's transform and multiplies on TF32 tiles).
 inline cudaError_t winograd_run(float* out, const float* in, const float* bias,
-                                const WinogradShape& s, float* workspace, cudaStream_t stream) {
+                                const WinogradShape& s, float* workspace, cudaStream_t stream,
+                                bool round) {
   const float* u = workspace;
   float* v = workspace + s.filter_floats;
   float* m = v + std::size_t(winograd::kElems) * s.cin * s.chunk;
@@ -203,10 +209,10 @@ inline cudaError_t winograd_run(float* out, const float* in, const float* bias,
     const unsigned blocks = unsigned((count + 255) / 256);
     if (s.r == 3)
       winograd_input_kernel<3>
-          <<<dim3(blocks, unsigned(s.cin)), 256, 0, stream>>>(v, in, s, t0, count, ld);
+          <<<dim3(blocks, unsigned(s.cin)), 256, 0, stream>>>(v, in, s, t0, count, ld, round);
     else
       winograd_input_kernel<5>
-          <<<dim3(blocks, unsigned(s.cin)), 256, 0, stream>>>(v, in, s, t0, count, ld);
+          <<<dim3(blocks, unsigned(s.cin)), 256, 0, stream>>>(v, in, s, t0, count, ld, round);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return e;
     GemmDesc g;
@@ -216,7 +222,7 @@ inline cudaError_t winograd_run(float* out, const float* in, const float* bias,
     g.stride_a = std::int64_t(s.cout) * s.cin;
     g.stride_b = std::int64_t(s.cin) * ld;
     g.stride_c = std::int64_t(s.cout) * ld;
-    e = gemm_tiled_with_bias(m, u, v, g, 1.f, 0.f, nullptr, stream, tf32_conv());
+    e = gemm_tiled_with_bias(m, u, v, g, 1.f, 0.f, nullptr, stream, round, round);
     if (e != cudaSuccess) return e;
     const dim3 grid(blocks, unsigned(s.cout));
     if (s.r == 3 && vec_out)
@@ -235,14 +241,20 @@ inline cudaError_t winograd_run(float* out, const float* in, const float* bias,
 
 template <bool Turned>
 inline cudaError_t winograd_transform_filter(float* u, const float* w, const WinogradShape& s,
-                                             cudaStream_t stream) {
+                                             cudaStream_t stream, bool round) {
   const std::int64_t count = std::int64_t(s.cout) * s.cin;
   const unsigned blocks = unsigned((count + 255) / 256);
   if (s.r == 3)
-    winograd_filter_kernel<3, Turned><<<blocks, 256, 0, stream>>>(u, w, s.cout, s.cin);
+    winograd_filter_kernel<3, Turned><<<blocks, 256, 0, stream>>>(u, w, s.cout, s.cin, round);
   else
-    winograd_filter_kernel<5, Turned><<<blocks, 256, 0, stream>>>(u, w, s.cout, s.cin);
+    winograd_filter_kernel<5, Turned><<<blocks, 256, 0, stream>>>(u, w, s.cout, s.cin, round);
   return cudaGetLastError();
+}
+
+// Whether this call's products run on TF32 tiles (read once per call, so the transforms and the
+// product agree even if the switch flips meanwhile).
+inline bool winograd_tf32() {
+  return tf32_conv() && has_tf32_mma();
 }
 
 inline bool is_winograd_layer(const Conv2dDesc& d) {
@@ -315,9 +327,10 @@ inline cudaError_t conv2d_forward_winograd(
   if (!y || !x || !w || !workspace || workspace_bytes < s.workspace_bytes)
     return cudaErrorInvalidValue;
   float* ws = static_cast<float*>(workspace);
-  const cudaError_t e = detail::winograd_transform_filter<false>(ws, w, s, stream);
+  const bool tf32 = detail::winograd_tf32();
+  const cudaError_t e = detail::winograd_transform_filter<false>(ws, w, s, stream, tf32);
   if (e != cudaSuccess) return e;
-  return detail::winograd_run(y, x, bias, s, ws, stream);
+  return detail::winograd_run(y, x, bias, s, ws, stream, tf32);
 }
 
 // dx from dy for the same layers, by Winograd on the turned filter; overwrites dx. Same contract as
@@ -331,9 +344,10 @@ inline cudaError_t conv2d_backward_data_winograd(
   if (!dx || !dy || !w || !workspace || workspace_bytes < s.workspace_bytes)
     return cudaErrorInvalidValue;
   float* ws = static_cast<float*>(workspace);
-  const cudaError_t e = detail::winograd_transform_filter<true>(ws, w, s, stream);
+  const bool tf32 = detail::winograd_tf32();
+  const cudaError_t e = detail::winograd_transform_filter<true>(ws, w, s, stream, tf32);
   if (e != cudaSuccess) return e;
-  return detail::winograd_run(dx, dy, nullptr, s, ws, stream);
+  return detail::winograd_run(dx, dy, nullptr, s, ws, stream, tf32);
 }
 
 }  // namespace tinycnn::kernels::cuda

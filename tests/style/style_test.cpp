@@ -77,6 +77,28 @@ TEST_CASE("style loss kernels match the reference", "[style][cpu]") {
   }
 }
 
+TEST_CASE("losses queued into one LossBuffer equal the losses read one by one", "[style][cpu]") {
+  const auto f = random_tensor<double>({1, 4, 5, 6}, 40),
+             p = random_tensor<double>({1, 4, 5, 6}, 41);
+  const auto target = random_tensor<double>({4, 4}, 42),
+             x = random_tensor<double>({1, 3, 6, 5}, 43);
+  ops::LossBuffer<double, cpu> values(3);
+  Tensor<double> gf, gx;
+  ops::content_loss(f, p, 2.0, &gf, values);
+  ops::style_loss(f, target, 3.0, &gf, values);
+  ops::tv_loss(x, 0.5, &gx, values);
+  CHECK_THROWS_AS(values.add(1.0), tinycnn::Error);
+  const std::vector<double> v = values.read();
+  REQUIRE(v.size() == 3);
+  Tensor<double> cf, cx;
+  CHECK(v[0] == Approx(ops::content_loss(f, p, 2.0, &cf)).epsilon(1e-12));
+  CHECK(v[1] == Approx(ops::style_loss(f, target, 3.0, &cf)).epsilon(1e-12));
+  CHECK(v[2] == Approx(ops::tv_loss(x, 0.5, &cx)).epsilon(1e-12));
+  TINYCNN_REQUIRE_CLOSE(as_double(gf), as_double(cf), 1e-14);
+  TINYCNN_REQUIRE_CLOSE(as_double(gx), as_double(cx), 1e-14);
+  CHECK(ops::LossBuffer<double, cpu>(0).read().empty());
+}
+
 TEST_CASE("content, style and TV losses pass finite-difference checks in double", "[style][cpu]") {
   const Shape fs{1, 5, 4, 3};
   auto f = random_tensor<double>(fs, 21);

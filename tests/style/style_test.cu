@@ -99,6 +99,33 @@ TEST_CASE("cuda gemm splits long reductions of few tiles along K", "[cuda][style
                         ops::style_gram(f).to_vector(), 2e-5);
 }
 
+TEST_CASE("cuda losses queued into one LossBuffer read back as the CPU's one by one",
+          "[cuda][style]") {
+  TINYCNN_REQUIRE_CUDA();
+  // Content, style and TV losses into one buffer (one read at the end, as StyleTransfer does),
+  // against the CPU's single-loss calls; the gradients they add up are the same.
+  const auto f = random_host({1, 6, 9, 11}, 30), p = random_host({1, 6, 9, 11}, 31);
+  const auto target = random_host({6, 6}, 32), x = random_host({1, 3, 8, 7}, 33);
+  ops::LossBuffer<float, Gpu> values(3);
+  Tensor<float, Gpu> gf, gx;
+  const auto fg = f.to<Gpu>();
+  ops::content_loss(fg, p.to<Gpu>(), 2.0f, &gf, values);
+  ops::style_loss(fg, target.to<Gpu>(), 3.0f, &gf, values);
+  ops::tv_loss(x.to<Gpu>(), 0.5f, &gx, values);
+  REQUIRE(values.size() == 3);
+  CHECK_THROWS_AS(values.add(1.0), tinycnn::Error);
+  const std::vector<double> v = values.read();
+  Tensor<float, cpu> cf, cx;
+  const float content = ops::content_loss(f, p, 2.0f, &cf);
+  const float style = ops::style_loss(f, target, 3.0f, &cf);
+  const float tv = ops::tv_loss(x, 0.5f, &cx);
+  CHECK(v[0] == Approx(content).epsilon(1e-5));
+  CHECK(v[1] == Approx(style).epsilon(1e-5));
+  CHECK(v[2] == Approx(tv).epsilon(1e-5));
+  TINYCNN_REQUIRE_CLOSE(gf.to<cpu>().to_vector(), cf.to_vector(), 2e-5);
+  TINYCNN_REQUIRE_CLOSE(gx.to<cpu>().to_vector(), cx.to_vector(), 2e-5);
+}
+
 TEST_CASE("cuda style loss on maps whose H*W is not a multiple of 4 (rows padded for the GEMMs)",
           "[cuda][style]") {
   TINYCNN_REQUIRE_CUDA();

@@ -3,11 +3,14 @@
 //   content  weight * mean((F - P)^2)                      F, P: (1, C, H, W) features
 //   style    weight * mean((G - A)^2), G = F F^T / (C H W) A: the style image's Gram matrix
 //   TV       weight * sum of squared differences of vertically and horizontally adjacent pixels
-// Each returns the loss as a host scalar; given `grad`, it adds d loss / d input into *grad, or
-// creates *grad when it is empty (so the caller need not zero a feature-sized tensor first).
+// Each returns the loss as a host scalar, or queues it into a LossBuffer that reads several losses
+// back at once; given `grad`, it adds d loss / d input into *grad, or creates *grad when it is
+// empty (so the caller need not zero a feature-sized tensor first).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "tinycnn/kernels/cpu/style.hpp"
 #include "tinycnn/ops/dispatch.hpp"
@@ -21,19 +24,73 @@ namespace tinycnn::ops {
 
 namespace detail {
 
-// Room for the partial sums of one style kernel: one on the CPU, one per block on CUDA.
-template <class T, Device D>
-Tensor<T, D> style_partials() {
+// Partial sums one style kernel leaves: one on the CPU, one per block on CUDA.
+template <Device D>
+constexpr std::int64_t style_partial_count() {
   if constexpr (kIsCpu<D>) {
-    return Tensor<T, D>::uninitialized({1});
+    return 1;
   } else {
 #if TINYCNN_HAS_CUDA_KERNELS
-    return Tensor<T, D>::uninitialized({kernels::cuda::kStylePartials});
+    return kernels::cuda::kStylePartials;
 #else
-    require_cuda_kernels<T>();
-    return {};
+    return 1;
 #endif
   }
+}
+
+}  // namespace detail
+
+// Loss values that stay where they were computed until read together: each loss kernel leaves its
+// partial sums in a slot of the buffer, and read() brings every slot to the host at once. On CUDA
+// that is one wait for the GPU per read instead of one per loss (a style-transfer iteration has up
+// to 2 per tapped layer plus TV), so the host keeps queueing kernels through the backward pass.
+template <class T, Device D>
+class LossBuffer {
+ public:
+  explicit LossBuffer(std::int64_t capacity)
+      : capacity_(capacity),
+        partials_(Tensor<T, D>::uninitialized({std::max<std::int64_t>(capacity, 1) * kSlot})) {
+    if constexpr (!detail::kIsCpu<D>) detail::require_cuda_kernels<T>();
+  }
+
+  // The slot of the next loss, whose value is factor * (sum of the slot's partial sums).
+  T* add(double factor) {
+    TINYCNN_CHECK(std::int64_t(factors_.size()) < capacity_, "LossBuffer: all ", capacity_,
+                  " slots are taken");
+    factors_.push_back(factor);
+    return partials_.data() + std::int64_t(factors_.size() - 1) * kSlot;
+  }
+
+  std::int64_t size() const noexcept { return std::int64_t(factors_.size()); }
+
+  // The losses in the order they were added (the partial sums added in double).
+  std::vector<double> read() const {
+    std::vector<double> out(factors_.size(), 0.0);
+    if (out.empty()) return out;
+    const std::vector<T> host = partials_.to_vector();
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      double s = 0;
+      for (std::int64_t j = 0; j < kSlot; ++j) s += double(host[i * kSlot + j]);
+      out[i] = factors_[i] * s;
+    }
+    return out;
+  }
+
+ private:
+  static constexpr std::int64_t kSlot = detail::style_partial_count<D>();
+  std::int64_t capacity_;
+  Tensor<T, D> partials_;
+  std::vector<double> factors_;
+};
+
+namespace detail {
+
+// A single loss through a one-slot buffer.
+template <class T, Device D, class Queue>
+T read_one(Queue&& queue) {
+  LossBuffer<T, D> b(1);
+  queue(b);
+  return T(b.read()[0]);
 }
 
 // The gradient output of a loss: null, a fresh tensor (beta 0) or an existing one (beta 1).
@@ -100,68 +157,88 @@ template <class T, Device D>
 Tensor<T, D> gram_of_rows(const FeatureRows<T, D>& f, T scale) {
   auto g = Tensor<T, D>::uninitialized({f.c, f.c});
   if (g.empty()) return g;
-  auto d = kernels::packed_gemm(f.c, f.c, f.m, false, true);
-  d.lda = d.ldb = f.ld;
-  gemm_raw<T, D>(g.data(), f.data, f.data, d, scale, T(0));
+  gram_raw<T, D>(g.data(), f.data, f.c, f.m, f.ld, scale);
   return g;
 }
 
 }  // namespace detail
 
-// sum((f - target)^2). With grad: grad = beta * grad + scale * 2 (f - target), beta 1 when grad
-// already holds a tensor, 0 (and a new tensor) when it is empty.
+// factor * sum((f - target)^2), queued into `into`. With grad: grad = beta * grad + scale * 2 (f -
+// target), beta 1 when grad already holds a tensor, 0 (and a new tensor) when it is empty.
 template <class T, Device D>
-T squared_error(const Tensor<T, D>& f, const Tensor<T, D>& target, Tensor<T, D>* grad = nullptr,
-                T scale = T(1)) {
+void squared_error(const Tensor<T, D>& f, const Tensor<T, D>& target, Tensor<T, D>* grad, T scale,
+                   LossBuffer<T, D>& into, double factor = 1.0) {
   detail::check_shape("squared_error", "target", target, f.shape());
   T beta;
   T* g = detail::prepare_grad(grad, f.shape(), "squared_error", beta);
-  auto partials = detail::style_partials<T, D>();
+  T* partials = into.add(factor);
   TINYCNN_DISPATCH(T, D, kernels::cpu::squared_error, kernels::cuda::squared_error, g, f.data(),
-                   target.data(), f.numel(), scale, beta, partials.data());
-  return sum(partials);
+                   target.data(), f.numel(), scale, beta, partials);
 }
 
-// Total variation of x (N, C, H, W): sum of squared differences of adjacent pixels in every plane.
-// With grad: grad = beta * grad + scale * d tv / d x (beta as in squared_error).
+// sum((f - target)^2); grad as above.
 template <class T, Device D>
-T total_variation(const Tensor<T, D>& x, Tensor<T, D>* grad = nullptr, T scale = T(1)) {
+T squared_error(const Tensor<T, D>& f, const Tensor<T, D>& target, Tensor<T, D>* grad = nullptr,
+                T scale = T(1)) {
+  return detail::read_one<T, D>(
+      [&](LossBuffer<T, D>& b) { squared_error(f, target, grad, scale, b); });
+}
+
+// factor * total variation of x (N, C, H, W), queued into `into`: the sum of squared differences
+// of adjacent pixels in every plane. With grad: grad = beta * grad + scale * d tv / d x (beta as
+// in squared_error).
+template <class T, Device D>
+void total_variation(const Tensor<T, D>& x, Tensor<T, D>* grad, T scale, LossBuffer<T, D>& into,
+                     double factor = 1.0) {
   TINYCNN_CHECK(x.rank() == 4, "total_variation: expects an image batch (N, C, H, W), got shape ",
                 x.shape());
   T beta;
   T* g = detail::prepare_grad(grad, x.shape(), "total_variation", beta);
-  auto partials = detail::style_partials<T, D>();
+  T* partials = into.add(factor);
   TINYCNN_DISPATCH(T, D, kernels::cpu::tv_loss, kernels::cuda::tv_loss, g, x.data(),
-                   x.dim(0) * x.dim(1), x.dim(2), x.dim(3), scale, beta, partials.data());
-  return sum(partials);
+                   x.dim(0) * x.dim(1), x.dim(2), x.dim(3), scale, beta, partials);
+}
+
+// Total variation of x; grad as above.
+template <class T, Device D>
+T total_variation(const Tensor<T, D>& x, Tensor<T, D>* grad = nullptr, T scale = T(1)) {
+  return detail::read_one<T, D>([&](LossBuffer<T, D>& b) { total_variation(x, grad, scale, b); });
 }
 
 // sum(a * b) over all elements.
 template <class T, Device D>
 T dot(const Tensor<T, D>& a, const Tensor<T, D>& b) {
   detail::check_shape("dot", "b", b, a.shape());
-  auto partials = detail::style_partials<T, D>();
-  TINYCNN_DISPATCH(T, D, kernels::cpu::dot, kernels::cuda::dot, partials.data(), a.data(), b.data(),
-                   a.numel());
-  return sum(partials);
+  return detail::read_one<T, D>([&](LossBuffer<T, D>& into) {
+    TINYCNN_DISPATCH(T, D, kernels::cpu::dot, kernels::cuda::dot, into.add(1.0), a.data(), b.data(),
+                     a.numel());
+  });
 }
 
 // sum(|a|) over all elements.
 template <class T, Device D>
 T abs_sum(const Tensor<T, D>& a) {
-  auto partials = detail::style_partials<T, D>();
-  TINYCNN_DISPATCH(T, D, kernels::cpu::abs_sum, kernels::cuda::abs_sum, partials.data(), a.data(),
-                   a.numel());
-  return sum(partials);
+  return detail::read_one<T, D>([&](LossBuffer<T, D>& into) {
+    TINYCNN_DISPATCH(T, D, kernels::cpu::abs_sum, kernels::cuda::abs_sum, into.add(1.0), a.data(),
+                     a.numel());
+  });
 }
 
-// weight * mean((f - target)^2) for features f (1, C, H, W); adds its gradient into *grad.
+// weight * mean((f - target)^2) for features f (1, C, H, W), queued into `into`; adds its
+// gradient into *grad.
+template <class T, Device D>
+void content_loss(const Tensor<T, D>& f, const Tensor<T, D>& target, T weight, Tensor<T, D>* grad,
+                  LossBuffer<T, D>& into) {
+  detail::check_features("content_loss", f);
+  const T scale = weight / T(f.numel());
+  squared_error(f, target, grad, scale, into, double(scale));
+}
+
 template <class T, Device D>
 T content_loss(const Tensor<T, D>& f, const Tensor<T, D>& target, T weight,
                Tensor<T, D>* grad = nullptr) {
-  detail::check_features("content_loss", f);
-  const T scale = weight / T(f.numel());
-  return scale * squared_error(f, target, grad, scale);
+  return detail::read_one<T, D>(
+      [&](LossBuffer<T, D>& b) { content_loss(f, target, weight, grad, b); });
 }
 
 // The Gram matrix style transfer compares: F F^T / (C H W) for features (1, C, H, W).
@@ -175,9 +252,9 @@ namespace detail {
 
 // style_loss_from_gram on the rows of f (f itself for the checks and the gradient's shape).
 template <class T, Device D>
-T style_loss_of_rows(const Tensor<T, D>& f, const FeatureRows<T, D>& rows, const Tensor<T, D>& g,
-                     const Tensor<T, D>& target_gram, T weight, std::int64_t numel,
-                     Tensor<T, D>* grad) {
+void style_loss_of_rows(const Tensor<T, D>& f, const FeatureRows<T, D>& rows, const Tensor<T, D>& g,
+                        const Tensor<T, D>& target_gram, T weight, std::int64_t numel,
+                        Tensor<T, D>* grad, LossBuffer<T, D>& into) {
   const std::int64_t c = rows.c, m = rows.m;
   TINYCNN_CHECK(target_gram.shape() == Shape({c, c}), "style_loss: the target Gram matrix must be (",
                 c, ", ", c, ") for features ", f.shape(), ", got ", target_gram.shape());
@@ -185,9 +262,11 @@ T style_loss_of_rows(const Tensor<T, D>& f, const FeatureRows<T, D>& rows, const
   TINYCNN_CHECK(numel >= f.numel() && numel > 0, "style_loss: the feature map has ", numel,
                 " elements, fewer than its block ", f.shape());
   const T scale = weight / T(c * c);
-  if (!grad) return scale * squared_error(g, target_gram);
+  if (!grad)
+    return squared_error(g, target_gram, static_cast<Tensor<T, D>*>(nullptr), T(1), into,
+                         double(scale));
   Tensor<T, D> dg;
-  const T loss = scale * squared_error(g, target_gram, &dg, scale);
+  squared_error(g, target_gram, &dg, scale, into, double(scale));
   T beta;
   T* out = prepare_grad(grad, f.shape(), "style_loss", beta);
   if (m > 0) {
@@ -195,7 +274,6 @@ T style_loss_of_rows(const Tensor<T, D>& f, const FeatureRows<T, D>& rows, const
     d.ldb = rows.ld;
     gemm_raw<T, D>(out, dg.data(), rows.data, d, T(2.0 / double(numel)), beta);
   }
-  return loss;
 }
 
 }  // namespace detail
@@ -209,28 +287,41 @@ T style_loss_from_gram(const Tensor<T, D>& f, const Tensor<T, D>& g,
                        const Tensor<T, D>& target_gram, T weight, std::int64_t numel,
                        Tensor<T, D>* grad = nullptr) {
   detail::check_features("style_loss", f);
-  return detail::style_loss_of_rows(f, detail::feature_rows(f), g, target_gram, weight, numel,
-                                    grad);
+  return detail::read_one<T, D>([&](LossBuffer<T, D>& b) {
+    detail::style_loss_of_rows(f, detail::feature_rows(f), g, target_gram, weight, numel, grad, b);
+  });
 }
 
-// weight * mean((G - target)^2), G = style_gram(f), target (C, C); adds its gradient into *grad:
-// d/dF = 2 s dL/dG F with s = 1 / (C H W) (G is symmetric).
+// weight * mean((G - target)^2), G = style_gram(f), target (C, C), queued into `into`; adds its
+// gradient into *grad: d/dF = 2 s dL/dG F with s = 1 / (C H W) (G is symmetric).
 template <class T, Device D>
-T style_loss(const Tensor<T, D>& f, const Tensor<T, D>& target_gram, T weight,
-             Tensor<T, D>* grad = nullptr) {
+void style_loss(const Tensor<T, D>& f, const Tensor<T, D>& target_gram, T weight,
+                Tensor<T, D>* grad, LossBuffer<T, D>& into) {
   detail::check_features("style_loss", f);
   const std::int64_t c = f.dim(1);
   TINYCNN_CHECK(target_gram.shape() == Shape({c, c}), "style_loss: the target Gram matrix must be (",
                 c, ", ", c, ") for features ", f.shape(), ", got ", target_gram.shape());
   const auto rows = detail::feature_rows(f);  // one padded copy (CUDA) for both products
   const auto g = detail::gram_of_rows(rows, T(1.0 / double(f.numel())));
-  return detail::style_loss_of_rows(f, rows, g, target_gram, weight, f.numel(), grad);
+  detail::style_loss_of_rows(f, rows, g, target_gram, weight, f.numel(), grad, into);
 }
 
-// weight * total_variation(x); adds its gradient into *grad.
+template <class T, Device D>
+T style_loss(const Tensor<T, D>& f, const Tensor<T, D>& target_gram, T weight,
+             Tensor<T, D>* grad = nullptr) {
+  return detail::read_one<T, D>(
+      [&](LossBuffer<T, D>& b) { style_loss(f, target_gram, weight, grad, b); });
+}
+
+// weight * total_variation(x), queued into `into`; adds its gradient into *grad.
+template <class T, Device D>
+void tv_loss(const Tensor<T, D>& x, T weight, Tensor<T, D>* grad, LossBuffer<T, D>& into) {
+  total_variation(x, grad, weight, into, double(weight));
+}
+
 template <class T, Device D>
 T tv_loss(const Tensor<T, D>& x, T weight, Tensor<T, D>* grad = nullptr) {
-  return weight * total_variation(x, grad, weight);
+  return detail::read_one<T, D>([&](LossBuffer<T, D>& b) { tv_loss(x, weight, grad, b); });
 }
 
 }  // namespace tinycnn::ops

@@ -227,18 +227,30 @@ class StyleTransfer {
     TINYCNN_CHECK(opt_.content.empty() || image.shape() == content_shape_,
                   "StyleTransfer: the image ", image.shape(), " must have the content image's shape ",
                   content_shape_, (content_shape_.rank() ? "" : " (set_content() first)"));
-    Losses l;
+    // The losses stay on the device until the end (one wait for the GPU per evaluation).
+    ops::LossBuffer<T, D> values(std::int64_t(2 * taps_.by_layer.size() + 1));
+    std::vector<double Losses::*> kinds;
     net_.forward_taps(image, taps_.indices);
     Tensor<T, D> g = net_.backward_taps([&](std::size_t i, const Tensor<T, D>& f, Tensor<T, D>& dy) {
       const Tap& tap = taps_.by_layer.at(i);
-      if (tap.content_weight != 0)
-        l.content += double(ops::content_loss(f, tap.content_target, T(tap.content_weight), &dy));
-      if (tap.style_weight != 0)
-        l.style += double(ops::style_loss(f, tap.style_target, T(tap.style_weight), &dy));
+      if (tap.content_weight != 0) {
+        ops::content_loss(f, tap.content_target, T(tap.content_weight), &dy, values);
+        kinds.push_back(&Losses::content);
+      }
+      if (tap.style_weight != 0) {
+        ops::style_loss(f, tap.style_target, T(tap.style_weight), &dy, values);
+        kinds.push_back(&Losses::style);
+      }
     });
-    if (opt_.tv_weight != 0) l.tv = double(ops::tv_loss(image, T(opt_.tv_weight), &g));
+    if (opt_.tv_weight != 0) {
+      ops::tv_loss(image, T(opt_.tv_weight), &g, values);
+      kinds.push_back(&Losses::tv);
+    }
     if (g.empty()) g = Tensor<T, D>(image.shape());  // every weight zero
     if (grad) *grad = std::move(g);
+    Losses l;
+    const std::vector<double> v = values.read();
+    for (std::size_t k = 0; k < v.size(); ++k) l.*kinds[k] += v[k];
     return l;
   }
 

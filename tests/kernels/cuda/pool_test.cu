@@ -53,14 +53,17 @@ void require_same_bits(const std::vector<float>& out, const std::vector<float>& 
 }
 
 // The named cases plus layers where the kernels' loops wrap: a plane longer than its share of the
-// grid (65 planes of 512 x 512: 1008 blocks of 256 per plane), and more planes than a grid's 65535
-// rows.
+// grid (65 planes of 512 x 512: 1008 blocks of 256 per plane), more planes than a grid's 65535
+// rows (the backward's 2-D grid then takes 4 planes per thread), and planes of more rows than the
+// 2-D backward grid holds (65535 x 8), which take the flat backward kernel.
 std::vector<tinycnn::test::PoolCase> cases() {
   auto list = tinycnn::test::pool_cases();
   list.push_back({"VGG pool1 @512 + 1 channel", tinycnn::test::pool(1, 65, 512, 512, 2, 2, 2, 2)});
   list.push_back({"NIN pool0 @512", tinycnn::test::pool(1, 96, 126, 126, 3, 3, 2, 2, 0, 0, true)});
   list.push_back(
       {"70000 planes of 3x5", tinycnn::test::pool(2, 35000, 3, 5, 2, 2, 2, 2, 0, 0, true)});
+  list.push_back({"600001 x 3 planes (flat backward)",
+                  tinycnn::test::pool(1, 2, 600001, 3, 3, 2, 2, 1, 1, 0, true)});
   return list;
 }
 

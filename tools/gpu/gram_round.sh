@@ -12,7 +12,10 @@
 #   step 3: cuda_gemm_bench gram/nin* (step 2's run stopped at its time limit before them); the
 #           same before/after in fp32 at 64-2048 px; PyTorch fp32 (TF32 off) there; where a NIN
 #           TF32 iteration's time goes at 2048 px (ncu, gpu__time_duration per kernel)
-# Usage on the device machine: bash tools/gpu/gram_round.sh 1|2|3
+#   step 4: after the 2-D max-pooling backward gather: the whole [cuda] suite; the pooling cases
+#           under memcheck; cuda_pool_bench (against cuDNN); style before (this file's step 2/3
+#           build, packed as cuda_style_bench_before) and after, TF32, 256 px to 7680x4320
+# Usage on the device machine: bash tools/gpu/gram_round.sh 1|2|3|4
 set -u
 step=${1:-1}
 out=${OUT:-$PWD/out}
@@ -69,5 +72,18 @@ if [ "$step" = 3 ]; then
     --launch-count 300 .gpu/bin/benchmarks/cuda_style_bench --models=nin --sizes=2048 \
     --benchmark_min_time=0.5 2>&1 | python3 tools/gpu/ncu_sum.py >"$out/ncu_nin_2048_tf32.txt"
   echo "ncu: rc=$?"; head -30 "$out/ncu_nin_2048_tf32.txt"
+fi
+if [ "$step" = 4 ]; then
+  bash tools/gpu/round.sh tests
+  grep -E "^(All tests passed|test cases)" "$out/cuda_tests.log" | tail -2
+  timeout 90 compute-sanitizer --tool memcheck --error-exitcode 99 .gpu/bin/tests/tinycnn_cuda_tests \
+    "cuda max_pool2d*" >"$out/memcheck_pool.log" 2>&1
+  echo "memcheck pool: rc=$? $(grep -E 'ERROR SUMMARY|test cases|All tests' "$out/memcheck_pool.log" | tail -2 | paste -sd' ')"
+  NVIDIA_TF32_OVERRIDE=0 timeout 90 .gpu/run benchmarks/cuda_pool_bench --benchmark_filter=max_pool_backward \
+    >"$out/pool_bench.log" 2>&1
+  echo "cuda_pool_bench: rc=$?"
+  grep -E "^max_pool_backward/ours" "$out/pool_bench.log" | awk '{printf "%s %s", $1, $2; for (i = 3; i <= NF; i++) if ($i ~ /^(vs_cudnn|GB)/) printf " %s", $i; print ""}'
+  sizes=256,1024,2048,7680x4320
+  ab 1 style_ab_pool_tf32.log
 fi
 rm -f "$out/env.txt"

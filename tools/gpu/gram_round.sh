@@ -18,12 +18,8 @@
 # Usage on the device machine: bash tools/gpu/gram_round.sh 1|2|3|4
 set -u
 step=${1:-1}
-out=${OUT:-$PWD/out}
-mkdir -p "$out"
-export LD_LIBRARY_PATH=$PWD/.gpu/lib:$(bash tools/gpu/peer_libs.sh)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-style_lines() { grep -hE "^style/" "$@" | grep -o "style/[a-z0-9]*/cuda/[0-9x]*\|iters_per_min=[^ ]*" | paste - -; }
+. tools/gpu/round_env.sh
 sizes=64,256,512,1024,2048,7680x4320
-nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
 ab() {  # ab TF32 LOGNAME: before and after, every model, interleaved per model
   local tf32=$1 name=$2 b model part
   : >"$out/$name"

@@ -18,11 +18,7 @@
 # Usage on the device machine: bash tools/gpu/phases_round.sh 1|2|3|4|5
 set -u
 step=${1:-1}
-out=${OUT:-$PWD/out}
-mkdir -p "$out"
-export LD_LIBRARY_PATH=$PWD/.gpu/lib:$(bash tools/gpu/peer_libs.sh)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-style_lines() { grep -hE "^style/" "$@" | grep -o "style/[a-z0-9]*/cuda/[0-9x]*\|iters_per_min=[^ ]*" | paste - -; }
-nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
+. tools/gpu/round_env.sh
 if [ "$step" = 1 ]; then
   bash tools/gpu/round.sh tests
   grep -E "^(All tests passed|test cases)" "$out/cuda_tests.log" | tail -2

@@ -8,6 +8,7 @@
 #include "support/compare.hpp"
 #include "support/data.hpp"
 #include "support/gradcheck.hpp"
+#include "support/relu_fold.hpp"
 
 using namespace tinycnn;
 using namespace tinycnn::nn;
@@ -104,6 +105,42 @@ TEST_CASE("nn gradients: cross-entropy and MSE losses", "[nn][gradcheck]") {
   const auto mse = ops::mse_loss(Tensor<double>({7, 3}, x), target);
   auto mse_loss = [&] { return ops::mse_loss(Tensor<double>({7, 3}, x), target).loss; };
   TINYCNN_REQUIRE_GRADIENT(mse.grad.to_vector(), mse_loss, x);
+}
+
+TEST_CASE("nn gradients: ReLU in front of max pooling (its backward folded into the pooling's)",
+          "[nn][gradcheck]") {
+  TINYCNN_SEED_INFO();
+  Sequential<double> net(16);
+  net << Conv2d(2, 3, 3, {.padding = 1}) << ReLU() << MaxPool2d(2) << ReLU()
+      << MaxPool2d(3, {.stride = 2, .ceil_mode = true});
+  check_gradients(net, {2, 2, 8, 9}, 16);
+  // The first ReLU's backward was left to the pooling; the second too (a ReLU after a pooling).
+  net.forward(Tensor<double>({1, 2, 8, 9}));
+  CHECK(net.relu_backward_folded(1));
+  CHECK(net.relu_backward_folded(3));
+  CHECK_FALSE(net.relu_backward_folded(0));
+  net.eval();  // no gradients: nothing to fold
+  net.forward(Tensor<double>({1, 2, 8, 9}));
+  CHECK_FALSE(net.relu_backward_folded(1));
+}
+
+TEST_CASE("nn: folding a ReLU's backward into the max pooling after it changes no gradient",
+          "[nn]") {
+  for (const bool taps : {false, true}) {
+    INFO((taps ? "forward_taps/backward_taps at relu1 and relu3" : "forward/backward"));
+    const auto on = test::run_relu_fold_net<cpu>(true, taps);
+    const auto off = test::run_relu_fold_net<cpu>(false, taps);
+    REQUIRE(on.dx == off.dx);
+    REQUIRE(on.grads == off.grads);
+    // relu1 is a tap when taps are on (its gradient is not the pooling's alone): not folded.
+    CHECK(on.folded[1] == !taps);
+    CHECK(on.folded[4]);
+    CHECK(on.folded[7] == !taps);
+    for (const bool f : off.folded) CHECK_FALSE(f);
+    std::size_t zeros = 0;
+    for (const float v : on.dx) zeros += v == 0.0f;
+    CHECK(zeros < on.dx.size());
+  }
 }
 
 TEST_CASE("nn: Dropout masks in training, is the identity in eval, backward uses the same mask",

@@ -12,6 +12,7 @@
 #include "support/compare.hpp"
 #include "support/cuda.hpp"
 #include "support/data.hpp"
+#include "support/relu_fold.hpp"
 
 using namespace tinycnn;
 using gpu = tinycnn::cuda;
@@ -77,4 +78,21 @@ TEST_CASE("cuda nn: a GPU model checkpoints and reloads on the CPU", "[cuda][nn]
   gpu_net.eval();
   TINYCNN_REQUIRE_CLOSE(gpu_net.forward(x.to<gpu>()).to_vector(), cpu_net.forward(x).to_vector(), 1e-5);
   std::filesystem::remove(path);
+}
+
+TEST_CASE("cuda nn: folding a ReLU's backward into max pooling changes no gradient", "[cuda][nn]") {
+  TINYCNN_REQUIRE_CUDA();
+  for (const bool taps : {false, true}) {
+    INFO((taps ? "forward_taps/backward_taps at relu1 and relu3" : "forward/backward"));
+    const auto on = test::run_relu_fold_net<gpu>(true, taps);
+    const auto off = test::run_relu_fold_net<gpu>(false, taps);
+    const auto cpu_run = test::run_relu_fold_net<cpu>(true, taps);
+    CHECK(on.folded == cpu_run.folded);
+    CHECK(on.folded[4]);
+    CHECK(on.folded[1] == !taps);
+    // The same kernels in the same order apart from the ReLU's: the same bits.
+    REQUIRE(on.dx == off.dx);
+    REQUIRE(on.grads == off.grads);
+    TINYCNN_REQUIRE_CLOSE(on.dx, cpu_run.dx, 1e-4);
+  }
 }

@@ -263,9 +263,13 @@ class MaxPool2dModule final : public Module<T, D> {
     return ops::pool2d_output_shape(ops::pool2d_desc("MaxPool2d", in, opts_));
   }
   Tensor<T, D> forward(const Tensor<T, D>& x, bool) override {
-    auto r = ops::max_pool2d(x, opts_);
+    auto r = ops::max_pool2d(x, opts_, fold_relu_ && this->record_);
     if (this->record_) argmax_ = std::move(r.argmax), input_shape_ = x.shape();
     return std::move(r.y);
+  }
+  bool fold_relu_backward(bool on) override {
+    fold_relu_ = on;
+    return true;
   }
   Tensor<T, D> backward(const Tensor<T, D>& dy, const Tensor<T, D>*, const Tensor<T, D>*, bool) override {
     TINYCNN_CHECK(!argmax_.empty() || dy.empty(), describe(), ": backward without a recording forward");
@@ -280,6 +284,7 @@ class MaxPool2dModule final : public Module<T, D> {
   ops::Pool2dOptions opts_;
   Tensor<std::int32_t, D> argmax_;
   Shape input_shape_;
+  bool fold_relu_ = false;  // argmax -1 for windows whose maximum is not positive
 };
 
 template <class T, Device D>

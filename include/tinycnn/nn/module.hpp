@@ -82,6 +82,13 @@ class Module {
     return false;
   }
 
+  // Sequential's question before a forward pass when this layer's input is the output of a ReLU
+  // that nothing else reads (no tap): can the layer make its input gradient zero wherever that
+  // input is not positive? If it answers true for on, the ReLU's backward is left out (and its
+  // output not kept): the layer's input gradient is the ReLU's input gradient. Max pooling can
+  // (it records no winner for a window whose maximum is not positive). on false asks it to stop.
+  virtual bool fold_relu_backward(bool /*on*/) { return false; }
+
   // Frozen parameters get no gradients, and the layer stops keeping what only they needed (a
   // convolution's input): backward then computes the input gradient alone (style transfer).
   virtual void freeze(bool frozen) { frozen_ = frozen; }

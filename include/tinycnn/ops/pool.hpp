@@ -54,15 +54,21 @@ struct MaxPool2dResult {
   Tensor<std::int32_t, D> argmax;  // per output: index h*W + w of the winner in its (n, c) plane
 };
 
+// positive_only: windows whose maximum is not positive (0 or NaN) get argmax -1 and pass no
+// gradient back, so the input gradient is zero wherever x is not positive: for x = relu(z) it is
+// then the gradient with respect to z as well (what nn::Sequential uses to skip that ReLU's
+// backward).
 template <class T, Device D>
-MaxPool2dResult<T, D> max_pool2d(const Tensor<T, D>& x, const Pool2dOptions& o) {
+MaxPool2dResult<T, D> max_pool2d(const Tensor<T, D>& x, const Pool2dOptions& o,
+                                 bool positive_only = false) {
   const auto d = pool2d_desc("max_pool2d", x.shape(), o);
   TINYCNN_CHECK(d.h * d.w <= INT32_MAX, "max_pool2d: planes of ", d.h, "x", d.w,
                 " elements exceed the 32-bit argmax index");
   MaxPool2dResult<T, D> r{Tensor<T, D>::uninitialized(pool2d_output_shape(d)),
                           Tensor<std::int32_t, D>::uninitialized(pool2d_output_shape(d))};
   if (r.y.empty()) return r;
-  TINYCNN_DISPATCH(T, D, kernels::cpu::max_pool2d_forward, kernels::cuda::max_pool2d_forward, r.y.data(), r.argmax.data(), x.data(), d);
+  TINYCNN_DISPATCH(T, D, kernels::cpu::max_pool2d_forward, kernels::cuda::max_pool2d_forward,
+                   r.y.data(), r.argmax.data(), x.data(), d, positive_only);
   return r;
 }
 

@@ -5,6 +5,7 @@
 #include <tinycnn/kernels/cpu/pool.hpp>
 #include <tinycnn/kernels/reference/pool.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -58,6 +59,43 @@ TEMPLATE_TEST_CASE("cpu max pooling matches the reference, argmax included", "[c
     ref::max_pool2d_backward_reference(dx_ref.data(), dy.data(), am_ref.data(), d);
     cpu::max_pool2d_backward(dx.data(), dy.data(), am.data(), d);
     TINYCNN_REQUIRE_CLOSE(dx, dx_ref, test::default_tolerance<T>());
+  }
+}
+
+TEMPLATE_TEST_CASE("cpu max pooling with positive_only: the ReLU's backward in front folded in",
+                   "[cpu][kernels][pool]", float, double) {
+  using T = TestType;
+  TINYCNN_SEED_INFO();
+  std::uint64_t salt = 50;
+  for (const auto& c : cases()) {
+    INFO(c.name);
+    const Pool2dDesc& d = c.desc;
+    const std::int64_t in = d.n * d.c * d.h * d.w, out = d.n * d.c * d.p() * d.q();
+    // A ReLU's output with three quarters zeros (whole windows of zeros are common), one NaN.
+    auto x = test::random_vector<T>(in, salt += 3);
+    for (auto& v : x) v = std::max(v - T(0.5), T(0));
+    x[in / 2] = std::numeric_limits<T>::quiet_NaN();
+    std::vector<T> y_plain(out), y_ref(out), y(out);
+    std::vector<std::int32_t> am_plain(out), am_ref(out, -7), am(out, -7);
+    ref::max_pool2d_forward_reference(y_plain.data(), am_plain.data(), x.data(), d);
+    ref::max_pool2d_forward_reference(y_ref.data(), am_ref.data(), x.data(), d, true);
+    cpu::max_pool2d_forward(y.data(), am.data(), x.data(), d, true);
+    REQUIRE(am == am_ref);
+    std::int64_t dropped = 0;
+    for (std::int64_t i = 0; i < out; ++i) {
+      // The same maxima; winners only where the maximum is positive.
+      REQUIRE((y_ref[i] == y_plain[i] || (std::isnan(y_ref[i]) && std::isnan(y_plain[i]))));
+      REQUIRE((y[i] == y_ref[i] || (std::isnan(y[i]) && std::isnan(y_ref[i]))));
+      REQUIRE(am_ref[i] == (y_plain[i] > T(0) ? am_plain[i] : -1));
+      dropped += am_ref[i] < 0;
+    }
+    CHECK(dropped > 0);
+    // Backward: the plain pooling's input gradient masked as a ReLU's backward masks it (x > 0).
+    const auto dy = test::random_vector<T>(out, salt += 3);
+    std::vector<T> dx_plain(in), dx(in);
+    ref::max_pool2d_backward_reference(dx_plain.data(), dy.data(), am_plain.data(), d);
+    cpu::max_pool2d_backward(dx.data(), dy.data(), am.data(), d);
+    for (std::int64_t i = 0; i < in; ++i) REQUIRE(dx[i] == (x[i] > T(0) ? dx_plain[i] : T(0)));
   }
 }
 

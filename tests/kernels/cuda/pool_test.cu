@@ -6,6 +6,7 @@
 #include <tinycnn/kernels/reference/pool.hpp>
 #include <tinycnn/tinycnn.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -68,17 +69,20 @@ std::vector<tinycnn::test::PoolCase> cases() {
 }
 
 // Runs max-pool forward (with and without argmax) and backward on x; compares with the reference.
-void check_max_pool(const Pool2dDesc& d, const std::vector<float>& x, std::uint64_t salt) {
+// positive_only: windows whose maximum is not positive get no winner (a ReLU's backward folded in).
+void check_max_pool(const Pool2dDesc& d, const std::vector<float>& x, std::uint64_t salt,
+                    bool positive_only = false) {
   const cudaStream_t s = tinycnn::cuda_stream();
   const std::int64_t in = input_size(d), out = output_size(d);
   std::vector<float> want_y(out);
   std::vector<std::int32_t> want_arg(out);
-  ref::max_pool2d_forward_reference(want_y.data(), want_arg.data(), x.data(), d);
+  ref::max_pool2d_forward_reference(want_y.data(), want_arg.data(), x.data(), d, positive_only);
 
   const DeviceFloats d_x({in}, x);
   auto d_y = DeviceFloats::full({out}, NAN);
   auto d_arg = DeviceInts::full({out}, -7);
-  REQUIRE_LAUNCH_OK(kc::max_pool2d_forward(d_y.data(), d_arg.data(), d_x.data(), d, s));
+  REQUIRE_LAUNCH_OK(
+      kc::max_pool2d_forward(d_y.data(), d_arg.data(), d_x.data(), d, positive_only, s));
   require_same_bits(d_y.to_vector(), want_y);
   REQUIRE(d_arg.to_vector() == want_arg);
 
@@ -106,6 +110,10 @@ TEST_CASE("cuda max_pool2d forward and backward match the reference", "[cuda][ke
     SECTION(c.name) {
       INFO(c.name << ": P=" << c.desc.p() << " Q=" << c.desc.q());
       check_max_pool(c.desc, random_vector<float>(input_size(c.desc), ++salt), salt + 1000);
+      // A ReLU's output, three quarters zeros, pooled with positive_only.
+      auto x = random_vector<float>(input_size(c.desc), ++salt);
+      for (auto& v : x) v = std::max(v - 0.5f, 0.0f);
+      check_max_pool(c.desc, x, salt + 1000, /*positive_only=*/true);
     }
   }
 }

@@ -18,9 +18,11 @@ inline constexpr std::int64_t kPoolParallelWork = 32768;
 }
 
 // y = max over the window; argmax (may be null) gets h*W + w of the winner within its plane, the
-// first in row order on ties; a NaN wins and stays.
+// first in row order on ties; a NaN wins and stays. positive_only: -1 for windows whose maximum is
+// not positive (as in the reference: a ReLU's backward folded into the pooling's).
 template <class T>
-void max_pool2d_forward(T* y, std::int32_t* argmax, const T* x, const Pool2dDesc& d) {
+void max_pool2d_forward(T* y, std::int32_t* argmax, const T* x, const Pool2dDesc& d,
+                        bool positive_only = false) {
   const std::int64_t P = d.p(), Q = d.q(), planes = d.n * d.c;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (planes * P * Q * d.kernel_h * d.kernel_w > detail::kPoolParallelWork)
@@ -41,6 +43,7 @@ void max_pool2d_forward(T* y, std::int32_t* argmax, const T* x, const Pool2dDesc
             if (best_i < 0 || v > best || (v != v && best == best)) best = v, best_i = h * d.w + w;
           }
         y[(nc * P + p) * Q + q] = best;
+        if (positive_only && !(best > T(0))) best_i = -1;
         if (argmax) argmax[(nc * P + p) * Q + q] = std::int32_t(best_i);
       }
     }

@@ -82,7 +82,8 @@ __device__ __forceinline__ ClippedWindow clipped_window(const PoolPlanes& s, uns
 template <class T>
 __global__ void max_pool2d_forward_direct_kernel(T* __restrict__ y,
                                                  std::int32_t* __restrict__ argmax,
-                                                 const T* __restrict__ x, const PoolPlanes s) {
+                                                 const T* __restrict__ x, const PoolPlanes s,
+                                                 bool positive_only) {
   for_each_in_planes(s.planes, unsigned(s.p) * unsigned(s.q), [&](std::int64_t nc, unsigned o) {
     const ClippedWindow win = clipped_window(s, o);
     const T* plane = x + nc * (std::int64_t(s.h) * s.w);
@@ -96,6 +97,7 @@ __global__ void max_pool2d_forward_direct_kernel(T* __restrict__ y,
       }
     const std::int64_t out = nc * (std::int64_t(s.p) * s.q) + o;
     y[out] = best;
+    if (positive_only && !(best > T(0))) best_i = -1;
     if (argmax) argmax[out] = std::int32_t(best_i);
   });
 }
@@ -199,18 +201,25 @@ inline bool valid_pool(const Pool2dDesc& d) {
 }  // namespace detail
 
 // y = max over each window; argmax (may be null) receives the index h*W + w of the winner within
-// its (n, c) plane (int32: planes up to 2^31 elements).
+// its (n, c) plane (int32: planes up to 2^31 elements). positive_only: -1 for windows whose maximum
+// is not positive, as in the reference (a ReLU's backward folded into the pooling's).
 template <class T>
 cudaError_t max_pool2d_forward(T* y, std::int32_t* argmax, const T* x, const Pool2dDesc& d,
-                               cudaStream_t stream) {
+                               bool positive_only, cudaStream_t stream) {
   if (!detail::valid_pool(d)) return cudaErrorInvalidValue;
   const std::int64_t P = d.p(), Q = d.q(), total = d.n * d.c * P * Q;
   if (total <= 0) return cudaSuccess;
   detail::PoolPlanes s;
   if (!detail::make_pool_planes(d, P, Q, s)) return cudaErrorInvalidValue;
   detail::max_pool2d_forward_direct_kernel<<<detail::plane_grid(s.planes, P * Q), kThreadsPerBlock,
-                                             0, stream>>>(y, argmax, x, s);
+                                             0, stream>>>(y, argmax, x, s, positive_only);
   return cudaGetLastError();
+}
+
+template <class T>
+cudaError_t max_pool2d_forward(T* y, std::int32_t* argmax, const T* x, const Pool2dDesc& d,
+                               cudaStream_t stream) {
+  return max_pool2d_forward(y, argmax, x, d, false, stream);
 }
 
 // dx(i) = sum of dy over the windows whose argmax (from max_pool2d_forward) is i. Writes every dx.

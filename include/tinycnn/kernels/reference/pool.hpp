@@ -12,9 +12,14 @@
 namespace tinycnn::kernels::reference {
 
 // y = max over the window (padding never wins). argmax, when not null, receives for each output
-// the index h*W + w of the winning input within its (n, c) plane; ties go to the first in row order.
+// the index h*W + w of the winning input within its (n, c) plane; ties go to the first in row
+// order. positive_only: a window whose maximum is not positive (0 or NaN) gets argmax -1, so
+// backward gives its gradient to no input: the input gradient is then zero wherever the input is
+// not positive, which is what a ReLU in front would make of it (nn::Sequential folds that ReLU's
+// backward into the pooling's this way).
 template <class T>
-void max_pool2d_forward_reference(T* y, std::int32_t* argmax, const T* x, const Pool2dDesc& d) {
+void max_pool2d_forward_reference(T* y, std::int32_t* argmax, const T* x, const Pool2dDesc& d,
+                                  bool positive_only = false) {
   const std::int64_t P = d.p(), Q = d.q();
   for (std::int64_t nc = 0; nc < d.n * d.c; ++nc) {
     const T* plane = x + nc * d.h * d.w;
@@ -31,6 +36,7 @@ void max_pool2d_forward_reference(T* y, std::int32_t* argmax, const T* x, const 
             if (best_i < 0 || v > best || (v != v && best == best)) best = v, best_i = h * d.w + w;
           }
         y[(nc * P + p) * Q + q] = best;
+        if (positive_only && !(best > T(0))) best_i = -1;
         if (argmax) argmax[(nc * P + p) * Q + q] = std::int32_t(best_i);
       }
   }

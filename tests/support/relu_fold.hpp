@@ -1,0 +1,70 @@
+// Shared by the CPU and CUDA nn tests: a network with ReLUs in front of max pooling (one of them
+// a feature tap), run with Sequential's ReLU folding on and off from the same weights, so the
+// tests can require the same outputs and gradients and that the right ReLUs were folded.
+#pragma once
+
+#include <tinycnn/nn/sequential.hpp>
+#include <tinycnn/ops/elementwise.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "support/data.hpp"
+
+namespace tinycnn::test {
+
+struct FoldRun {
+  std::vector<float> dx;                  // d loss / d input
+  std::vector<std::vector<float>> grads;  // every parameter's gradient, in order
+  std::vector<bool> folded;               // relu_backward_folded(i) after the forward
+};
+
+// conv1 relu1 pool1 conv2 relu2 pool2 conv3 relu3 pool3 (3x3 stride 2 ceil mode, as NIN's). With
+// taps: forward_taps at relu1 and relu3, the loss sum(tap * r_tap); without: forward and backward
+// from a random dy. conv1's bias of -0.2 makes many of pool1's windows all zeros.
+template <Device D>
+FoldRun run_relu_fold_net(bool fold, bool taps) {
+  nn::Sequential<float, D> net(21);
+  net.add("conv1", nn::Conv2d(3, 6, 3, {.padding = 1})).add("relu1", nn::ReLU());
+  net.add("pool1", nn::MaxPool2d(2));
+  net.add("conv2", nn::Conv2d(6, 8, 3, {.padding = 1})).add("relu2", nn::ReLU());
+  net.add("pool2", nn::MaxPool2d(2));
+  net.add("conv3", nn::Conv2d(8, 8, 1)).add("relu3", nn::ReLU());
+  net.add("pool3", nn::MaxPool2d(3, {.stride = 2, .ceil_mode = true}));
+  for (auto& [name, p] : net.parameters())
+    if (name.find("bias") != std::string::npos)
+      p->value = Tensor<float, D>::full(p->value.shape(), name == "conv1.bias" ? -0.2f : 0.05f);
+  net.set_relu_folding(fold);
+  const Shape in{2, 3, 20, 18};
+  const Tensor<float, D> x =
+      Tensor<float, cpu>(in, random_vector<float>(in.numel(), 31)).template to<D>();
+  FoldRun r;
+  Tensor<float, D> dx;
+  if (taps) {
+    const std::vector<std::size_t> at = net.tap_indices({"relu1", "relu3"});
+    net.forward_taps(x, at);
+    for (std::size_t i = 0; i < net.size(); ++i) r.folded.push_back(net.relu_backward_folded(i));
+    dx = net.backward_taps([&](std::size_t i, const Tensor<float, D>& out, Tensor<float, D>& grad) {
+      const auto g = Tensor<float, cpu>(out.shape(), random_vector<float>(out.numel(), 40 + i))
+                         .template to<D>();
+      if (grad.empty())
+        grad = g.clone();
+      else
+        ops::axpy_(grad, 1.0f, g);
+    });
+  } else {
+    const auto y = net.forward(x);
+    for (std::size_t i = 0; i < net.size(); ++i) r.folded.push_back(net.relu_backward_folded(i));
+    const auto dy =
+        Tensor<float, cpu>(y.shape(), random_vector<float>(y.numel(), 32)).template to<D>();
+    dx = net.backward(dy, /*input_grad=*/true);
+  }
+  r.dx = dx.template to<cpu>().to_vector();
+  for (auto& [name, p] : net.parameters())
+    r.grads.push_back(p->grad.template to<cpu>().to_vector());
+  return r;
+}
+
+}  // namespace tinycnn::test

@@ -20,9 +20,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 
+#include "tinycnn/kernels/env.hpp"
 #include "tinycnn/kernels/problem.hpp"
 
 namespace tinycnn::kernels::phases {
@@ -30,12 +29,7 @@ namespace tinycnn::kernels::phases {
 // TINYCNN_CONV_PHASES: "0" never, "1" for every strided layer it can run; unset or anything else:
 // where the stride-1 layer runs on Winograd that pays (cuda/conv.cuh, cpu/conv.hpp). Read once.
 inline int phase_mode() {
-  static const int value = [] {
-    const char* v = std::getenv("TINYCNN_CONV_PHASES");
-    if (v && std::strcmp(v, "0") == 0) return 0;
-    if (v && std::strcmp(v, "1") == 0) return 1;
-    return 2;
-  }();
+  static const int value = env_switch("TINYCNN_CONV_PHASES");
   return value;
 }
 

@@ -11,22 +11,15 @@
 // applies the 1-D one to the columns, then to the rows.
 #pragma once
 
-#include <cstdlib>
-#include <cstring>
-
 #include "tinycnn/core/device.hpp"
+#include "tinycnn/kernels/env.hpp"
 
 namespace tinycnn::kernels::winograd {
 
 // TINYCNN_CONV_WINOGRAD (CPU and CUDA alike): 0 = never, 1 = for every layer it can run, 2 (unset
 // or anything else) = where it measured faster. Read once.
 inline int mode() {
-  static const int value = [] {
-    const char* v = std::getenv("TINYCNN_CONV_WINOGRAD");
-    if (v && std::strcmp(v, "0") == 0) return 0;
-    if (v && std::strcmp(v, "1") == 0) return 1;
-    return 2;
-  }();
+  static const int value = env_switch("TINYCNN_CONV_WINOGRAD");
   return value;
 }
 

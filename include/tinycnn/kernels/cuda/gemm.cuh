@@ -13,6 +13,7 @@
 
 #include "tinycnn/kernels/cuda/gemm_tile.cuh"
 #include "tinycnn/kernels/cuda/launch.cuh"
+#include "tinycnn/kernels/env.hpp"
 #include "tinycnn/kernels/problem.hpp"
 
 namespace tinycnn::kernels::cuda {
@@ -88,12 +89,21 @@ cudaError_t dispatch_gemm_trans(float* c, const float* a, const float* b, const 
   return dispatch_gemm_vec<Cfg, false, false>(c, a, b, d, alpha, beta, bias, vec_a, vec_b, stream);
 }
 
+// TINYCNN_GEMM_NARROW_TILES: "0" puts products of at most 64 rows on the large tile like the
+// others (where enough of them fill the GPU); unset or "1": on the 64-row tile (see below).
+inline bool narrow_products_on_small_tiles() {
+  static const bool on = env_switch("TINYCNN_GEMM_NARROW_TILES", 1) != 0;
+  return on;
+}
+
 // The launcher behind gemm_tiled and the convolutions' products (1x1 layers, Winograd): checks the
-// descriptor, picks the tile (the large one unless it would leave SMs idle) and whether 16-byte
-// loads are legal. tf32: products with B untransposed (all the convolutions use) run on TF32
-// tensor cores where the GPU has them (sm_80 on); others, and older GPUs, stay on fp32 FMAs.
-// rounded (with tf32, A untransposed): A and B hold TF32 values already (round_tf32 of each), so
-// the tiles skip rounding them; the result is the same.
+// descriptor, picks the tile (the large one unless it would leave SMs idle, or the product has at
+// most 64 rows: VGG's 64-channel layers in Winograd and the style gradients of relu1_x, where half
+// of a 128-row tile would multiply zeros; ncu, VGG-16 at 2048 px: 27 TFLOP/s TF32, 32 % SM, 33 %
+// DRAM there) and whether 16-byte loads are legal. tf32: products with B untransposed (all the
+// convolutions use) run on TF32 tensor cores where the GPU has them (sm_80 on); others, and older
+// GPUs, stay on fp32 FMAs. rounded (with tf32, A untransposed): A and B hold TF32 values already
+// (round_tf32 of each), so the tiles skip rounding them; the result is the same.
 inline cudaError_t gemm_tiled_with_bias(float* c, const float* a, const float* b, const GemmDesc& d,
                                         float alpha, float beta, const float* bias,
                                         cudaStream_t stream, bool tf32 = false,
@@ -110,9 +120,12 @@ inline cudaError_t gemm_tiled_with_bias(float* c, const float* a, const float* b
   const std::int64_t large_tiles = ((d.m + TileLarge::kBlockM - 1) / TileLarge::kBlockM) *
                                    ((d.n + TileLarge::kBlockN - 1) / TileLarge::kBlockN) * d.batch;
   static_assert(TileLargeTf32::kBlockM == TileLarge::kBlockM &&
-                TileLargeTf32::kBlockN == TileLarge::kBlockN, "one tile-count rule for both");
+                    TileLargeTf32::kBlockN == TileLarge::kBlockN &&
+                    TileSmallTf32::kBlockM == TileSmall::kBlockM,
+                "one tile-count rule for both");
+  const bool narrow = d.m <= TileSmall::kBlockM && narrow_products_on_small_tiles();
+  const bool large = !narrow && large_tiles >= multiprocessor_count();
   if (tf32 && !d.trans_b && has_tf32_mma()) {
-    const bool large = large_tiles >= multiprocessor_count();
     if (rounded && !d.trans_a)
       return large ? dispatch_gemm_vec<TileLargeTf32Rounded, false, false>(
                          c, a, b, d, alpha, beta, bias, vec_a, vec_b, stream)
@@ -128,7 +141,7 @@ inline cudaError_t gemm_tiled_with_bias(float* c, const float* a, const float* b
                  : dispatch_gemm_vec<TileSmallTf32, false, false>(c, a, b, d, alpha, beta, bias,
                                                                   vec_a, vec_b, stream);
   }
-  if (large_tiles >= multiprocessor_count())
+  if (large)
     return dispatch_gemm_trans<TileLarge>(c, a, b, d, alpha, beta, bias, vec_a, vec_b, stream);
   return dispatch_gemm_trans<TileSmall>(c, a, b, d, alpha, beta, bias, vec_a, vec_b, stream);
 }

@@ -5,7 +5,8 @@ import csv
 import sys
 from collections import defaultdict
 
-scale = {"nsecond": 1e-3, "usecond": 1.0, "msecond": 1e3, "second": 1e6}
+scale = {"nsecond": 1e-3, "ns": 1e-3, "usecond": 1.0, "us": 1.0, "msecond": 1e3, "ms": 1e3,
+         "second": 1e6, "s": 1e6}
 total, count = defaultdict(float), defaultdict(int)
 rows = [line for line in sys.stdin if line.startswith('"')]
 for r in csv.DictReader(rows):

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# GPU round for the ReLU backward folded into max pooling (nn::Sequential, positive_only argmax)
+# and products of at most 64 rows on the 64-row tiles (kernels/cuda/gemm.cuh), over binaries
+# packed into .gpu/ (tinycnn_cuda_tests, cuda_style_bench). Both have switches, so one build
+# measures before and after: TINYCNN_FOLD_RELU=0 and TINYCNN_GEMM_NARROW_TILES=0 give the previous
+# behaviour. Output under $OUT.
+#   step 1: the whole [cuda] suite; the pooling and folding cases under compute-sanitizer
+#           memcheck; style iterations, old (both off) and new (both on, the default) interleaved
+#           per model, TF32, 256 px to 7680x4320, plus VGG-19 with the narrow tiles alone; the same
+#           in fp32 at 512-2048 px; every launch of a VGG-16 TF32 iteration at 2048 px (ncu) for
+#           tools/gpu/launch_table.py
+# Usage on the device machine: bash tools/gpu/fold_round.sh 1
+set -u
+step=${1:-1}
+. tools/gpu/round_env.sh
+style() {  # style TF32 MODEL SIZES FOLD NARROW LOG
+  local part
+  part=$(mktemp)
+  TINYCNN_CUDA_TF32=$1 TINYCNN_FOLD_RELU=$4 TINYCNN_GEMM_NARROW_TILES=$5 timeout 120 \
+    .gpu/run benchmarks/cuda_style_bench --models="$2" --sizes="$3" >"$part" 2>&1
+  echo "$2 TF32=$1 FOLD=$4 NARROW=$5: rc=$?"
+  style_lines "$part"
+  { echo "== $2 TINYCNN_CUDA_TF32=$1 TINYCNN_FOLD_RELU=$4 TINYCNN_GEMM_NARROW_TILES=$5"; cat "$part"; } >>"$out/$6"
+  rm -f "$part"
+}
+if [ "$step" = 1 ]; then
+  bash tools/gpu/round.sh tests
+  grep -E "^(All tests passed|test cases)" "$out/cuda_tests.log" | tail -2
+  timeout 120 compute-sanitizer --tool memcheck --error-exitcode 99 .gpu/bin/tests/tinycnn_cuda_tests \
+    "cuda max_pool2d*,cuda nn: folding*" >"$out/memcheck_fold.log" 2>&1
+  echo "memcheck pool/fold: rc=$? $(grep -E 'ERROR SUMMARY|test cases|All tests' "$out/memcheck_fold.log" | tail -2 | paste -sd' ')"
+  big=256,512,1024,2048,7680x4320
+  for model in vgg16 vgg19 nin; do
+    style 1 $model $big 0 0 style_ab_tf32.log
+    style 1 $model $big 1 1 style_ab_tf32.log
+  done
+  style 1 vgg19 $big 0 1 style_ab_tf32.log
+  for model in vgg16 vgg19 nin; do
+    style 0 $model 512,1024,2048 0 0 style_ab_fp32.log
+    style 0 $model 512,1024,2048 1 1 style_ab_fp32.log
+  done
+  TINYCNN_CUDA_TF32=1 timeout 200 ncu --clock-control none --kernel-name-base demangled \
+    --launch-skip 600 --launch-count 700 \
+    --metrics gpu__time_duration.sum,sm__throughput.avg.pct_of_peak_sustained_elapsed,dram__throughput.avg.pct_of_peak_sustained_elapsed \
+    --csv .gpu/bin/benchmarks/cuda_style_bench --models=vgg16 --sizes=2048 \
+    --benchmark_min_time=0.05 >"$out/ncu_vgg16_2048.csv" 2>"$out/ncu_vgg16_2048.err"
+  echo "ncu rc=$?"; python3 tools/gpu/launch_table.py "$out/ncu_vgg16_2048.csv" | head -25
+fi
+rm -f "$out/env.txt"

@@ -9,7 +9,9 @@
 #           per model, TF32, 256 px to 7680x4320, plus VGG-19 with the narrow tiles alone; the same
 #           in fp32 at 512-2048 px; every launch of a VGG-16 TF32 iteration at 2048 px (ncu) for
 #           tools/gpu/launch_table.py
-# Usage on the device machine: bash tools/gpu/fold_round.sh 1
+#   step 2: ours (the new default) and PyTorch's TF32 default in the same call, VGG-16/19 and NIN at
+#           512-2048 px
+# Usage on the device machine: bash tools/gpu/fold_round.sh 1|2
 set -u
 step=${1:-1}
 . tools/gpu/round_env.sh
@@ -45,5 +47,12 @@ if [ "$step" = 1 ]; then
     --csv .gpu/bin/benchmarks/cuda_style_bench --models=vgg16 --sizes=2048 \
     --benchmark_min_time=0.05 >"$out/ncu_vgg16_2048.csv" 2>"$out/ncu_vgg16_2048.err"
   echo "ncu rc=$?"; python3 tools/gpu/launch_table.py "$out/ncu_vgg16_2048.csv" | head -25
+fi
+if [ "$step" = 2 ]; then
+  for model in vgg16 vgg19 nin; do style 1 $model 512,1024,2048 1 1 style_tf32_same_call.log; done
+  timeout 200 python3 tools/style_bench_torch.py --device cuda --tf32 on --models vgg16,vgg19,nin \
+    --sizes 512,1024,2048 --warmup 2 --min-iters 3 --min-time 1 \
+    --out "$out/torch_tf32.json" >"$out/torch_tf32.log" 2>&1
+  echo "torch tf32: rc=$?"; grep "it/min" "$out/torch_tf32.log"
 fi
 rm -f "$out/env.txt"

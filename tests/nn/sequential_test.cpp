@@ -119,27 +119,45 @@ TEST_CASE("nn gradients: ReLU in front of max pooling (its backward folded into 
   CHECK(net.relu_backward_folded(1));
   CHECK(net.relu_backward_folded(3));
   CHECK_FALSE(net.relu_backward_folded(0));
-  net.eval();  // no gradients: nothing to fold
+  // The first ReLU's forward was left to the convolution; the second follows a pooling: not.
+  CHECK(net.relu_forward_fused(1));
+  CHECK_FALSE(net.relu_forward_fused(3));
+  net.eval();  // no gradients: nothing to fold, but the forward still fuses
   net.forward(Tensor<double>({1, 2, 8, 9}));
   CHECK_FALSE(net.relu_backward_folded(1));
+  CHECK(net.relu_forward_fused(1));
+  net.set_relu_fusion(false);
+  net.forward(Tensor<double>({1, 2, 8, 9}));
+  CHECK_FALSE(net.relu_forward_fused(1));
 }
 
-TEST_CASE("nn: folding a ReLU's backward into the max pooling after it changes no gradient",
-          "[nn]") {
+TEST_CASE(
+    "nn: folding a ReLU's backward into max pooling and its forward into the convolution "
+    "changes no output and no gradient",
+    "[nn]") {
   for (const bool taps : {false, true}) {
-    INFO((taps ? "forward_taps/backward_taps at relu1 and relu3" : "forward/backward"));
-    const auto on = test::run_relu_fold_net<cpu>(true, taps);
-    const auto off = test::run_relu_fold_net<cpu>(false, taps);
-    REQUIRE(on.dx == off.dx);
-    REQUIRE(on.grads == off.grads);
-    // relu1 is a tap when taps are on (its gradient is not the pooling's alone): not folded.
-    CHECK(on.folded[1] == !taps);
-    CHECK(on.folded[4]);
-    CHECK(on.folded[7] == !taps);
-    for (const bool f : off.folded) CHECK_FALSE(f);
+    INFO((taps ? "forward_taps/backward_taps at relu1, conv2 and relu3" : "forward/backward"));
+    const auto plain = test::run_relu_fold_net<cpu>(false, taps, false);
+    for (const bool fold : {false, true})
+      for (const bool fuse : {false, true}) {
+        INFO("folding " << fold << ", fusion " << fuse);
+        const auto r = test::run_relu_fold_net<cpu>(fold, taps, fuse);
+        REQUIRE(r.out == plain.out);
+        REQUIRE(r.dx == plain.dx);
+        REQUIRE(r.grads == plain.grads);
+        // relu1 is a tap when taps are on (its gradient is not the pooling's alone): not folded.
+        CHECK(r.folded[1] == (fold && !taps));
+        CHECK(r.folded[4] == fold);
+        CHECK(r.folded[7] == (fold && !taps));
+        // conv2's output is a tap when taps are on: relu2 reads it, conv2 writes it unchanged.
+        CHECK(r.fused[1] == fuse);
+        CHECK(r.fused[4] == (fuse && !taps));
+        CHECK(r.fused[7] == fuse);
+        for (const std::size_t i : {0, 2, 3, 5, 6, 8}) CHECK_FALSE((r.folded[i] || r.fused[i]));
+      }
     std::size_t zeros = 0;
-    for (const float v : on.dx) zeros += v == 0.0f;
-    CHECK(zeros < on.dx.size());
+    for (const float v : plain.dx) zeros += v == 0.0f;
+    CHECK(zeros < plain.dx.size());
   }
 }
 

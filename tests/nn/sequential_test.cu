@@ -80,19 +80,33 @@ TEST_CASE("cuda nn: a GPU model checkpoints and reloads on the CPU", "[cuda][nn]
   std::filesystem::remove(path);
 }
 
-TEST_CASE("cuda nn: folding a ReLU's backward into max pooling changes no gradient", "[cuda][nn]") {
+TEST_CASE(
+    "cuda nn: folding a ReLU's backward into max pooling and its forward into the "
+    "convolution changes no output and no gradient",
+    "[cuda][nn]") {
   TINYCNN_REQUIRE_CUDA();
   for (const bool taps : {false, true}) {
-    INFO((taps ? "forward_taps/backward_taps at relu1 and relu3" : "forward/backward"));
-    const auto on = test::run_relu_fold_net<gpu>(true, taps);
-    const auto off = test::run_relu_fold_net<gpu>(false, taps);
-    const auto cpu_run = test::run_relu_fold_net<cpu>(true, taps);
-    CHECK(on.folded == cpu_run.folded);
-    CHECK(on.folded[4]);
-    CHECK(on.folded[1] == !taps);
-    // The same kernels in the same order apart from the ReLU's: the same bits.
-    REQUIRE(on.dx == off.dx);
-    REQUIRE(on.grads == off.grads);
-    TINYCNN_REQUIRE_CLOSE(on.dx, cpu_run.dx, 1e-4);
+    INFO((taps ? "forward_taps/backward_taps at relu1, conv2 and relu3" : "forward/backward"));
+    const auto plain = test::run_relu_fold_net<gpu>(false, taps, false);
+    const auto cpu_run = test::run_relu_fold_net<cpu>(true, taps, true);
+    for (const bool fold : {false, true})
+      for (const bool fuse : {false, true}) {
+        INFO("folding " << fold << ", fusion " << fuse);
+        const auto r = test::run_relu_fold_net<gpu>(fold, taps, fuse);
+        if (fold && fuse) {
+          CHECK(r.folded == cpu_run.folded);
+          CHECK(r.fused == cpu_run.fused);
+        }
+        CHECK(r.folded[4] == fold);
+        CHECK(r.folded[1] == (fold && !taps));
+        CHECK(r.fused[1] == fuse);
+        CHECK(r.fused[4] == (fuse && !taps));
+        // The same kernels in the same order apart from the ReLU's: the same bits.
+        REQUIRE(r.out == plain.out);
+        REQUIRE(r.dx == plain.dx);
+        REQUIRE(r.grads == plain.grads);
+      }
+    TINYCNN_REQUIRE_CLOSE(plain.out, cpu_run.out, 1e-4);
+    TINYCNN_REQUIRE_CLOSE(plain.dx, cpu_run.dx, 1e-4);
   }
 }

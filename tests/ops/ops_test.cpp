@@ -64,6 +64,9 @@ TEMPLATE_TEST_CASE("ops: conv2d forward and backward match the reference", "[ops
   std::vector<TestType> want(y.numel());
   ref::conv2d_forward_reference(want.data(), x.data(), w.data(), bias.data(), d);
   TINYCNN_REQUIRE_CLOSE(y.to_vector(), want, tol);
+  // With the ReLU after it: relu(conv2d), bit for bit, with and without bias.
+  CHECK(ops::conv2d_relu(x, w, bias, o).to_vector() == ops::relu(y).to_vector());
+  CHECK(ops::conv2d_relu(x, w, o).to_vector() == ops::relu(ops::conv2d(x, w, o)).to_vector());
 
   auto dy = random_tensor<TestType>(y.shape(), 13);
   auto dx = ops::conv2d_backward_data(dy, w, x.shape(), o);

@@ -42,6 +42,8 @@ TEST_CASE("cuda ops: conv2d forward and backward agree with the CPU", "[cuda][op
   auto y = ops::conv2d(x, w, bias, o);
   auto yg = ops::conv2d(xg, wg, bg, o);
   TINYCNN_REQUIRE_CLOSE(host(yg), y.to_vector(), kTol);
+  CHECK(host(ops::conv2d_relu(xg, wg, bg, o)) == host(ops::relu(yg)));
+  CHECK(host(ops::conv2d_relu(xg, wg, o)) == host(ops::relu(ops::conv2d(xg, wg, o))));
   auto dy = random_host(y.shape(), 13);
   auto dyg = dy.to<tinycnn::cuda>();
   TINYCNN_REQUIRE_CLOSE(host(ops::conv2d_backward_data(dyg, wg, x.shape(), o)),

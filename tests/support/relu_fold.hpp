@@ -1,6 +1,7 @@
-// Shared by the CPU and CUDA nn tests: a network with ReLUs in front of max pooling (one of them
-// a feature tap), run with Sequential's ReLU folding on and off from the same weights, so the
-// tests can require the same outputs and gradients and that the right ReLUs were folded.
+// Shared by the CPU and CUDA nn tests: a network of convolutions, each followed by a ReLU and a max
+// pooling (some of them feature taps), run with Sequential's ReLU folding (backward into the
+// pooling) and fusion (forward into the convolution) on and off from the same weights, so the
+// tests can require the same outputs and gradients and that the right ReLUs were folded/fused.
 #pragma once
 
 #include <tinycnn/nn/sequential.hpp>
@@ -16,16 +17,26 @@
 namespace tinycnn::test {
 
 struct FoldRun {
+  std::vector<float> out;                 // the output, or the taps' outputs one after the other
   std::vector<float> dx;                  // d loss / d input
   std::vector<std::vector<float>> grads;  // every parameter's gradient, in order
   std::vector<bool> folded;               // relu_backward_folded(i) after the forward
+  std::vector<bool> fused;                // relu_forward_fused(i) after the forward
 };
 
 // conv1 relu1 pool1 conv2 relu2 pool2 conv3 relu3 pool3 (3x3 stride 2 ceil mode, as NIN's). With
-// taps: forward_taps at relu1 and relu3, the loss sum(tap * r_tap); without: forward and backward
-// from a random dy. conv1's bias of -0.2 makes many of pool1's windows all zeros.
+// taps: forward_taps at relu1, conv2 and relu3, the loss sum(tap * r_tap); without: forward and
+// backward from a random dy. conv1's bias of -0.2 makes many of pool1's windows all zeros.
 template <Device D>
-FoldRun run_relu_fold_net(bool fold, bool taps) {
+void record_plan(const nn::Sequential<float, D>& net, FoldRun& r) {
+  for (std::size_t i = 0; i < net.size(); ++i) {
+    r.folded.push_back(net.relu_backward_folded(i));
+    r.fused.push_back(net.relu_forward_fused(i));
+  }
+}
+
+template <Device D>
+FoldRun run_relu_fold_net(bool fold, bool taps, bool fuse) {
   nn::Sequential<float, D> net(21);
   net.add("conv1", nn::Conv2d(3, 6, 3, {.padding = 1})).add("relu1", nn::ReLU());
   net.add("pool1", nn::MaxPool2d(2));
@@ -37,15 +48,20 @@ FoldRun run_relu_fold_net(bool fold, bool taps) {
     if (name.find("bias") != std::string::npos)
       p->value = Tensor<float, D>::full(p->value.shape(), name == "conv1.bias" ? -0.2f : 0.05f);
   net.set_relu_folding(fold);
+  net.set_relu_fusion(fuse);
   const Shape in{2, 3, 20, 18};
   const Tensor<float, D> x =
       Tensor<float, cpu>(in, random_vector<float>(in.numel(), 31)).template to<D>();
   FoldRun r;
   Tensor<float, D> dx;
   if (taps) {
-    const std::vector<std::size_t> at = net.tap_indices({"relu1", "relu3"});
+    const std::vector<std::size_t> at = net.tap_indices({"relu1", "conv2", "relu3"});
     net.forward_taps(x, at);
-    for (std::size_t i = 0; i < net.size(); ++i) r.folded.push_back(net.relu_backward_folded(i));
+    for (const std::size_t i : at) {
+      const auto t = net.tap_output(i).template to<cpu>().to_vector();
+      r.out.insert(r.out.end(), t.begin(), t.end());
+    }
+    record_plan(net, r);
     dx = net.backward_taps([&](std::size_t i, const Tensor<float, D>& out, Tensor<float, D>& grad) {
       const auto g = Tensor<float, cpu>(out.shape(), random_vector<float>(out.numel(), 40 + i))
                          .template to<D>();
@@ -56,7 +72,8 @@ FoldRun run_relu_fold_net(bool fold, bool taps) {
     });
   } else {
     const auto y = net.forward(x);
-    for (std::size_t i = 0; i < net.size(); ++i) r.folded.push_back(net.relu_backward_folded(i));
+    r.out = y.template to<cpu>().to_vector();
+    record_plan(net, r);
     const auto dy =
         Tensor<float, cpu>(y.shape(), random_vector<float>(y.numel(), 32)).template to<D>();
     dx = net.backward(dy, /*input_grad=*/true);

@@ -54,6 +54,10 @@ struct Conv2dDesc {
   double flops() const { return 2.0 * double(n) * k * p() * q() * c * r * s; }
 };
 
+// What a convolution applies to its output in the same pass: nothing, or a ReLU (max(v, 0), NaN
+// to 0), the same values as the ReLU run afterwards.
+enum class Activation { none, relu };
+
 // Max or average pooling. ceil_mode rounds the output size up (PyTorch's rule: the last window must
 // start inside the input or its left padding). Average pooling divides by the window's size
 // including padding when count_include_pad (PyTorch's default), else by the in-bounds count.

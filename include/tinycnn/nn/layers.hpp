@@ -160,8 +160,15 @@ class Conv2dModule final : public Module<T, D> {
   Tensor<T, D> forward(const Tensor<T, D>& x, bool) override {
     output_shape(x.shape());
     input_shape_ = x.shape();
+    if (fuse_relu_)
+      return spec_.options.bias ? ops::conv2d_relu(x, weight_.value, bias_.value, opts_)
+                                : ops::conv2d_relu(x, weight_.value, opts_);
     return spec_.options.bias ? ops::conv2d(x, weight_.value, bias_.value, opts_)
                               : ops::conv2d(x, weight_.value, opts_);
+  }
+  bool fuse_relu_forward(bool on) override {
+    fuse_relu_ = on;
+    return true;
   }
   Tensor<T, D> backward(const Tensor<T, D>& dy, const Tensor<T, D>* x, const Tensor<T, D>*, bool need_dx) override {
     if (!this->frozen_) {
@@ -181,6 +188,7 @@ class Conv2dModule final : public Module<T, D> {
   Parameter<T, D> weight_, bias_;
   ops::Conv2dOptions opts_;
   Shape input_shape_;
+  bool fuse_relu_ = false;  // forward writes max(y, 0): the ReLU after it is left out
 };
 
 template <class T, Device D>

@@ -88,6 +88,12 @@ class Module {
   // output not kept): the layer's input gradient is the ReLU's input gradient. Max pooling can
   // (it records no winner for a window whose maximum is not positive). on false asks it to stop.
   virtual bool fold_relu_backward(bool /*on*/) { return false; }
+  // Sequential's question before a forward pass when this layer's output feeds a ReLU and nothing
+  // else reads it (no tap, not kept for a backward): can the layer write max(y, 0) itself? If it
+  // answers true for on, the ReLU's forward is left out (its input already is its output); the
+  // ReLU's backward runs as before, from that output. A convolution can (ops::conv2d_relu, which
+  // saves the ReLU's pass over the activation). on false asks it to stop.
+  virtual bool fuse_relu_forward(bool /*on*/) { return false; }
 
   // Frozen parameters get no gradients, and the layer stops keeping what only they needed (a
   // convolution's input): backward then computes the input gradient alone (style transfer).

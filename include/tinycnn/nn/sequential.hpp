@@ -87,6 +87,17 @@ class Sequential {
   // Whether the last forward pass with gradients left layer i's (a ReLU's) backward to the layer
   // after it.
   bool relu_backward_folded(std::size_t i) const { return i < folded_.size() && folded_[i]; }
+  // Whether the forward of a ReLU whose input nothing else reads (not a tap, not kept) is left to
+  // the layer before it when that layer can apply it as it writes its output (a convolution:
+  // Module::fuse_relu_forward). Same values; one pass over the activation less. On by default;
+  // TINYCNN_FUSE_RELU=0 turns it off for new models (to compare).
+  void set_relu_fusion(bool on) {
+    fuse_relus_ = on;
+    clear_activations();
+  }
+  bool relu_fusion() const noexcept { return fuse_relus_; }
+  // Whether the last forward pass left layer i's (a ReLU's) forward to the layer before it.
+  bool relu_forward_fused(std::size_t i) const { return i < fused_.size() && fused_[i]; }
 
   // The output shape for an input shape, validating every layer on the way.
   Shape output_shape(Shape shape) const {
@@ -192,6 +203,7 @@ class Sequential {
     out.train(training_);
     out.set_grad_enabled(grad_enabled_);
     out.set_relu_folding(fold_relus_);
+    out.set_relu_fusion(fuse_relus_);
     for (std::size_t i = 0; i < layers_.size(); ++i) out.module(i).freeze(layers_[i].module->frozen());
     return out;
   }
@@ -244,6 +256,7 @@ class Sequential {
     acts_.clear();
     is_tap_.clear();
     folded_.clear();
+    fused_.clear();
     forward_end_ = 0;
     for (auto& l : layers_) l.module->release();
   }
@@ -271,10 +284,26 @@ class Sequential {
     }
   }
 
-  static bool default_relu_folding() {
-    const char* v = std::getenv("TINYCNN_FOLD_RELU");
+  // Decides, for the forward pass over layers [0, end), which ReLUs' forward the layer before
+  // takes over (fused_), and tells every layer whether it does. After plan_relu_folding: a ReLU
+  // whose output is no longer kept changes nothing here (its input never is kept for it).
+  void plan_relu_fusion(std::size_t end) {
+    fused_.assign(end, false);
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      const std::size_t j = i + 1;
+      const bool want = fuse_relus_ && j < end && std::holds_alternative<ReLU>(layers_[j].spec) &&
+                        !keep_activation(j, end);
+      const bool fused = layers_[i].module->fuse_relu_forward(want);
+      if (want && fused) fused_[j] = true;
+    }
+  }
+
+  static bool env_on(const char* name) {
+    const char* v = std::getenv(name);
     return !(v && std::string(v) == "0");
   }
+  static bool default_relu_folding() { return env_on("TINYCNN_FOLD_RELU"); }
+  static bool default_relu_fusion() { return env_on("TINYCNN_FUSE_RELU"); }
 
   // Backward through layers [0, forward_end_) starting from grad (d loss / d last output, or empty
   // for taps), calling add_grad at every tap layer's output on the way.
@@ -317,6 +346,7 @@ class Sequential {
     for (std::size_t i = 0; i < end; ++i) output_shape_ = output_shape_of(layers_[i], output_shape_);
     for (auto& l : layers_) l.module->set_record(grad_enabled_);
     plan_relu_folding(end);
+    plan_relu_fusion(end);
     if (grad_enabled_ || !is_tap_.empty()) acts_.resize(end + 1);
     if (end == 0) return x.clone();
 
@@ -331,7 +361,9 @@ class Sequential {
       Tensor<T, D> out;
       // In place when the input is ours and nobody needs it afterwards.
       const bool owned = in == &cur;
-      if (owned && !keep_activation(i, end) && m.forward_in_place(cur, training_)) {
+      if (relu_forward_fused(i)) {  // the layer before wrote max(y, 0) already
+        out = owned ? std::move(cur) : in->clone();
+      } else if (owned && !keep_activation(i, end) && m.forward_in_place(cur, training_)) {
         out = std::move(cur);
       } else {
         out = m.forward(*in, training_);
@@ -355,9 +387,11 @@ class Sequential {
   bool training_ = true;
   bool grad_enabled_ = true;
   bool fold_relus_ = default_relu_folding();
+  bool fuse_relus_ = default_relu_fusion();
   std::vector<Tensor<T, D>> acts_;  // acts_[i]: input of layer i, kept when backward needs it
   std::vector<bool> is_tap_;        // layers whose outputs the last forward_taps keeps
   std::vector<bool> folded_;        // ReLU layers whose backward the next layer takes over
+  std::vector<bool> fused_;         // ReLU layers whose forward the layer before took over
   std::size_t forward_end_ = 0;
   Shape output_shape_;
   std::function<void(std::size_t)> backward_hook_;

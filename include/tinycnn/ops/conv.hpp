@@ -82,18 +82,20 @@ void check_bias(const char* op, const Tensor<T, D>& bias, std::int64_t k) {
 
 template <class T, Device D>
 Tensor<T, D> conv2d_forward_impl(const Tensor<T, D>& x, const Tensor<T, D>& w, const T* bias,
-                                 const kernels::Conv2dDesc& d) {
+                                 const kernels::Conv2dDesc& d,
+                                 kernels::Activation act = kernels::Activation::none) {
   auto y = Tensor<T, D>::uninitialized(conv2d_output_shape(d));
   if (y.empty()) return y;
   if constexpr (kIsCpu<D>) {
     kernels::cpu::conv2d_forward_im2col(y.data(), x.data(), w.data(), bias, d);
+    if (act == kernels::Activation::relu) kernels::cpu::relu_forward(y.data(), y.data(), y.numel());
   } else {
     require_cuda_kernels<T>();
 #if TINYCNN_HAS_CUDA_KERNELS
     const std::size_t ws_bytes = kernels::cuda::conv2d_forward_workspace_bytes(d);
     auto ws = Tensor<unsigned char, D>::uninitialized({std::int64_t(ws_bytes)});
     TINYCNN_CUDA_LAUNCH(kernels::cuda::conv2d_forward_implicit_gemm, y.data(), x.data(), w.data(),
-                        bias, d, static_cast<void*>(ws.data()), ws_bytes);
+                        bias, d, static_cast<void*>(ws.data()), ws_bytes, act);
 #endif
   }
   return y;
@@ -112,6 +114,24 @@ Tensor<T, D> conv2d(const Tensor<T, D>& x, const Tensor<T, D>& w, const Tensor<T
   const auto d = conv2d_desc("conv2d", x.shape(), w.shape(), o);
   detail::check_bias("conv2d", bias, d.k);
   return detail::conv2d_forward_impl(x, w, bias.data(), d);
+}
+
+// y = max(conv(x, w) (+ bias), 0): a convolution with the ReLU after it. On CUDA the ReLU is
+// applied where y is written (Winograd output transform, GEMM epilogue, split-K reduction), so y is
+// written once and not read again; the values are those of relu(conv2d(...)), bit for bit.
+template <class T, Device D>
+Tensor<T, D> conv2d_relu(const Tensor<T, D>& x, const Tensor<T, D>& w,
+                         const Conv2dOptions& o = {}) {
+  const auto d = conv2d_desc("conv2d_relu", x.shape(), w.shape(), o);
+  return detail::conv2d_forward_impl(x, w, static_cast<const T*>(nullptr), d,
+                                     kernels::Activation::relu);
+}
+template <class T, Device D>
+Tensor<T, D> conv2d_relu(const Tensor<T, D>& x, const Tensor<T, D>& w, const Tensor<T, D>& bias,
+                         const Conv2dOptions& o = {}) {
+  const auto d = conv2d_desc("conv2d_relu", x.shape(), w.shape(), o);
+  detail::check_bias("conv2d_relu", bias, d.k);
+  return detail::conv2d_forward_impl(x, w, bias.data(), d, kernels::Activation::relu);
 }
 
 // dx from dy (N,K,P,Q) and w, for an input of shape x_shape.

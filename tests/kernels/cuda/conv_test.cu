@@ -1,7 +1,8 @@
 // CUDA implicit-GEMM convolution (forward with and without bias, backward data, backward filter)
 // against the reference kernels over every parameter case, VGG-19 and NIN layers, both tile shapes,
 // split-K in every pass, the direct small-channel backward-data kernel, Winograd F(4x4, 3x3) and
-// F(2x2, 5x5), strided layers over their stride phases, and TF32 tensor cores.
+// F(2x2, 5x5), strided layers over their stride phases, TF32 tensor cores, and a ReLU fused into
+// the forward on each of those paths.
 #include <catch2/catch.hpp>
 
 #include <tinycnn/tinycnn.hpp>
@@ -626,5 +627,73 @@ TEST_CASE("cuda conv on TF32 tensor cores: Winograd, 1x1, implicit GEMM, phases;
       CHECK(moved.rel_error > 1e-5);
     else
       CHECK(moved.rel_error == 0);
+  }
+}
+
+namespace {
+
+// y of the automatic forward with the given activation, into a poisoned output.
+std::vector<float> forward_with(const Conv2dDesc& d, const Tensor<float, cuda>& x,
+                                const Tensor<float, cuda>& w, const Tensor<float, cuda>& b,
+                                tinycnn::kernels::Activation act) {
+  auto y = poisoned_device(sizes(d).y);
+  const std::size_t ws_bytes = kc::conv2d_forward_workspace_bytes(d);
+  auto ws = poisoned_workspace(ws_bytes);
+  REQUIRE(kc::conv2d_forward_implicit_gemm(y.data(), x.data(), w.data(), b.data(), d, ws.data(),
+                                           ws_bytes, act, tinycnn::cuda_stream()) == cudaSuccess);
+  return y.to_vector();
+}
+
+}  // namespace
+
+TEST_CASE("cuda conv: a ReLU fused into the forward on every path gives relu(conv) bit for bit",
+          "[cuda][kernels][conv]") {
+  TINYCNN_REQUIRE_CUDA();
+  TINYCNN_SEED_INFO();
+  using tinycnn::kernels::Activation;
+  using tinycnn::test::conv;
+  // One layer per place the ReLU is applied: Winograd's output transform (3x3 with a 16-byte
+  // row store and a ragged one, 5x5), the GEMM epilogue of 1x1 layers and of implicit GEMM (both
+  // tiles), the split-K reduction, and the phase path (Winograd inside); with TF32 off and on.
+  const std::vector<tinycnn::test::ConvCase> cases = {
+      {"winograd 3x3 c64 k64 32x32", conv(2, 64, 32, 32, 64, 3, 3, 1, 1)},
+      {"winograd 3x3 c33 k40 37x35 (ragged rows)", conv(1, 33, 37, 35, 40, 3, 3, 1, 1)},
+      {"winograd 5x5 c96 k64 27x27", conv(1, 96, 27, 27, 64, 5, 5, 2, 2)},
+      {"1x1 c96 k192 batch 2 27x27", conv(2, 96, 27, 27, 192, 1, 1)},
+      {"1x1 c5 k7 9x9", conv(1, 5, 9, 9, 7, 1, 1)},
+      {"implicit c3 k64 3x3 90x100", conv(1, 3, 90, 100, 64, 3, 3, 1, 1)},
+      {"implicit c40 k24 stride 2 batch 2", conv(2, 40, 61, 59, 24, 3, 3, 1, 1, 2, 2)},
+      {"split-K c256 k256 3x3 14x14", conv(1, 256, 14, 14, 256, 3, 3, 1, 1)},
+      {"phases nin conv1 @519 (1024 Winograd tiles inside)",
+       conv(1, 3, 519, 519, 96, 11, 11, 0, 0, 4, 4)},
+  };
+  CHECK(kc::conv2d_forward_workspace_bytes(cases[7].desc) > 0);  // split (as in the split-K case)
+  if (kc::detail::winograd_mode() == 2 && tinycnn::kernels::phases::phase_mode() == 2) {
+    CHECK(kc::conv2d_forward_workspace_bytes(cases[0].desc) ==
+          kc::conv2d_forward_winograd_workspace_bytes(cases[0].desc));
+    CHECK(kc::conv2d_forward_workspace_bytes(cases[8].desc) ==
+          kc::conv2d_forward_phases_workspace_bytes(cases[8].desc));
+  }
+  std::uint64_t salt = 9100;
+  for (const bool tf32 : {false, true}) {
+    const ConvTf32Scope scope(tf32);
+    for (const auto& c : cases) {
+      INFO(c.name << (tf32 ? ", TF32" : ", fp32"));
+      const auto sz = sizes(c.desc);
+      // A negative bias puts about half the outputs below zero.
+      auto bias = tinycnn::test::random_vector<float>(c.desc.k, salt++);
+      for (float& v : bias) v -= 0.25f;
+      Tensor<float, cuda> x({sz.x}, tinycnn::test::random_vector<float>(sz.x, salt++));
+      Tensor<float, cuda> w({sz.w}, tinycnn::test::random_vector<float>(sz.w, salt++));
+      Tensor<float, cuda> b({c.desc.k}, bias);
+      auto want = forward_with(c.desc, x, w, b, Activation::none);
+      std::size_t negative = 0;
+      for (float& v : want) {
+        negative += v < 0.0f;
+        v = v > 0.0f ? v : 0.0f;
+      }
+      CHECK(negative > want.size() / 10);
+      REQUIRE(forward_with(c.desc, x, w, b, Activation::relu) == want);
+    }
   }
 }

@@ -415,8 +415,8 @@ __device__ __forceinline__ unsigned block_z_late() {
 template <class Cfg, class Index, bool VecW>
 __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
     conv2d_forward_implicit_gemm_kernel(float* __restrict__ out, const float* __restrict__ x,
-                                        const float* __restrict__ w, const float* __restrict__ bias,
-                                        int chunk, int page, const __grid_constant__ ConvParams p) {
+                                        const float* __restrict__ w, const Epilogue ep, int chunk,
+                                        int page, const __grid_constant__ ConvParams p) {
   __shared__ TileSmem<Cfg> smem;
   const std::int64_t m0 = std::int64_t(blockIdx.y) * Cfg::kBlockM;
   const std::int64_t n0 = std::int64_t(blockIdx.x) * Cfg::kBlockN;
@@ -428,7 +428,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
   float acc[Cfg::kThreadM][Cfg::kThreadN];         // (THR_M, THR_N)
   tile_mainloop<Cfg>(la, lb, length, smem, acc);
   store_tile<Cfg>(kSplit ? out + int(block_z_late()) * page : out, acc, m0, n0, p.k, p.npq, p.pq,
-                  ImageColumns{p.pq, p.kpq}, 1.f, 0.f, bias);
+                  ImageColumns{p.pq, p.kpq}, 1.f, 0.f, ep);
 }
 
 // dx(C, N*H*W) = w^T(C, K*R*S) * dycol(K*R*S, N*H*W).
@@ -661,30 +661,31 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
 }
 
 // out[i] = sum over slices z (in order) of partial[z][i], + bias[(i / plane) % channels] when bias
-// is given (forward: i runs over (n, k, p*q)): one thread per element, grid-stride. Fixed order,
+// is given (forward: i runs over (n, k, p*q)), then max(., 0) with relu: one thread per element,
+// grid-stride. Fixed order,
 // so deterministic. (A template, like every kernel in a header, so that it may be defined in
 // several translation units.)
 template <class T>
 __global__ void conv2d_split_k_reduce_kernel(T* __restrict__ out, const T* __restrict__ partial,
                                              std::int64_t count, int splits,
                                              const T* __restrict__ bias, std::int64_t plane,
-                                             std::int64_t channels) {
+                                             std::int64_t channels, bool relu) {
   for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < count;
        i += std::int64_t(gridDim.x) * blockDim.x) {
     T sum = T(0);
     for (int z = 0; z < splits; ++z) sum += partial[z * count + i];
     if (bias) sum += bias[(i / plane) % channels];
-    out[i] = sum;
+    out[i] = relu && !(sum > T(0)) ? T(0) : sum;
   }
 }
 
 template <class T>
 inline cudaError_t launch_split_k_reduce(T* out, const T* partial, std::int64_t count, int splits,
                                          const T* bias, std::int64_t plane, std::int64_t channels,
-                                         cudaStream_t stream) {
+                                         cudaStream_t stream, bool relu = false) {
   const std::int64_t blocks = (count + 255) / 256;
   conv2d_split_k_reduce_kernel<<<unsigned(blocks < 65536 ? blocks : 65536), 256, 0, stream>>>(
-      out, partial, count, splits, bias, plane, channels);
+      out, partial, count, splits, bias, plane, channels, relu);
   return cudaGetLastError();
 }
 
@@ -760,24 +761,24 @@ inline SplitKPlan plan_split_k(std::int64_t rows, std::int64_t cols, std::int64_
 }
 
 template <class Cfg, class Index>
-cudaError_t launch_conv2d_forward(float* y, const float* x, const float* w, const float* bias,
+cudaError_t launch_conv2d_forward(float* y, const float* x, const float* w, Epilogue ep,
                                   const ConvParams& p, bool vec_w, const SplitKPlan& plan,
                                   float* workspace, cudaStream_t stream) {
   dim3 grid;
   if (!make_grid<Cfg>(p.k, p.npq, plan.splits, grid)) return cudaErrorInvalidValue;
   float* out = plan.splits > 1 ? workspace : y;
-  const float* b = plan.splits > 1 ? nullptr : bias;
+  const Epilogue tile_ep = plan.splits > 1 ? Epilogue{} : ep;  // split: the reduction adds them
   const int page = plan.splits > 1 ? int(p.n * p.kpq) : 0;
   if (vec_w)
     conv2d_forward_implicit_gemm_kernel<Cfg, Index, true>
-        <<<grid, Cfg::kThreads, 0, stream>>>(out, x, w, b, plan.chunk, page, p);
+        <<<grid, Cfg::kThreads, 0, stream>>>(out, x, w, tile_ep, plan.chunk, page, p);
   else
     conv2d_forward_implicit_gemm_kernel<Cfg, Index, false>
-        <<<grid, Cfg::kThreads, 0, stream>>>(out, x, w, b, plan.chunk, page, p);
+        <<<grid, Cfg::kThreads, 0, stream>>>(out, x, w, tile_ep, plan.chunk, page, p);
   const cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess || plan.splits == 1) return e;
   return launch_split_k_reduce(y, static_cast<const float*>(workspace), p.n * p.kpq, plan.splits,
-                               bias, p.pq, std::int64_t(p.k), stream);
+                               ep.bias, p.pq, std::int64_t(p.k), stream, ep.relu);
 }
 
 template <class Cfg, class Index>
@@ -979,7 +980,7 @@ inline std::size_t conv2d_forward_workspace_bytes(const Conv2dDesc& d);
 inline cudaError_t conv2d_forward_implicit_gemm(float* y, const float* x, const float* w,
                                                 const float* bias, const Conv2dDesc& d,
                                                 void* workspace, std::size_t workspace_bytes,
-                                                cudaStream_t stream);
+                                                Activation act, cudaStream_t stream);
 
 namespace detail {
 
@@ -1016,7 +1017,7 @@ inline bool use_phases(const Conv2dDesc& d, bool backward, PhasePlan& plan) {
 
 inline cudaError_t run_forward_phases(float* y, const float* x, const float* w, const float* bias,
                                       const Conv2dDesc& d, const PhasePlan& plan, void* workspace,
-                                      cudaStream_t stream) {
+                                      Activation act, cudaStream_t stream) {
   const PhaseShape& s = plan.shape;
   float* wf = static_cast<float*>(workspace);
   float* xs = wf + s.filter_floats;
@@ -1024,7 +1025,8 @@ inline cudaError_t run_forward_phases(float* y, const float* x, const float* w, 
   cudaError_t e = launch_conv_phase_filter<false>(wf, w, s, d.r, d.s, stream);
   if (e == cudaSuccess) e = launch_conv_space_to_phases(xs, x, s, stream);
   if (e != cudaSuccess) return e;
-  return conv2d_forward_implicit_gemm(y, xs, wf, bias, s.inner, inner_ws, plan.inner_bytes, stream);
+  return conv2d_forward_implicit_gemm(y, xs, wf, bias, s.inner, inner_ws, plan.inner_bytes, act,
+                                      stream);
 }
 
 inline cudaError_t run_backward_data_phases(float* dx, const float* dy, const float* w,
@@ -1037,7 +1039,7 @@ inline cudaError_t run_backward_data_phases(float* dx, const float* dy, const fl
   cudaError_t e = launch_conv_phase_filter<true>(wb, w, s, d.r, d.s, stream);
   if (e == cudaSuccess)
     e = conv2d_forward_implicit_gemm(z, dy, wb, nullptr, s.inner, inner_ws, plan.inner_bytes,
-                                     stream);
+                                     Activation::none, stream);
   if (e != cudaSuccess) return e;
   return launch_conv_phases_to_space(dx, z, s, stream);
 }
@@ -1067,7 +1069,7 @@ inline cudaError_t conv2d_forward_phases(float* y, const float* x, const float* 
   if (!detail::make_phase_plan(d, false, plan)) return cudaErrorInvalidValue;
   if (!y || !x || !w || !workspace || workspace_bytes < plan.workspace_bytes)
     return cudaErrorInvalidValue;
-  return detail::run_forward_phases(y, x, w, bias, d, plan, workspace, stream);
+  return detail::run_forward_phases(y, x, w, bias, d, plan, workspace, Activation::none, stream);
 }
 
 // dx from dy for the same layers (overwrites dx); same contract as conv2d_forward_phases.
@@ -1103,30 +1105,34 @@ inline std::size_t conv2d_forward_workspace_bytes(const Conv2dDesc& d) {
 // TINYCNN_CONV_PHASES likewise); everything else as implicit GEMM, with the reduction C*R*S split
 // over slices when the output has too few tiles to fill the GPU.
 // workspace must hold conv2d_forward_workspace_bytes(d) bytes (16-byte aligned; may be null when
-// that is 0). Deterministic: partial sums are added in a fixed order. Returns
-// cudaErrorInvalidValue for an impossible descriptor, null pointers or too small a workspace;
-// cudaSuccess without launching when y is empty.
+// that is 0). Deterministic: partial sums are added in a fixed order. act: Activation::relu
+// writes max(y, 0) from the same pass that writes y (the Winograd output transform, the product's
+// epilogue or the split-K reduction): the values of a ReLU run afterwards, without its pass over y.
+// Returns cudaErrorInvalidValue for an impossible descriptor, null pointers or too small a
+// workspace; cudaSuccess without launching when y is empty.
 inline cudaError_t conv2d_forward_implicit_gemm(float* y, const float* x, const float* w,
                                                 const float* bias, const Conv2dDesc& d,
                                                 void* workspace, std::size_t workspace_bytes,
-                                                cudaStream_t stream) {
+                                                Activation act, cudaStream_t stream) {
   detail::ConvParams p{};
   if (!detail::make_conv_params(d, p)) return cudaErrorInvalidValue;
   if (p.npq == 0 || p.k == 0) return cudaSuccess;
   if (!y || (p.crs > 0 && (!x || !w))) return cudaErrorInvalidValue;
+  const bool relu = act == Activation::relu;
   if (detail::is_pointwise(d)) {
     GemmDesc g;
     g.m = d.k, g.n = p.hw, g.k = d.c, g.lda = d.c, g.ldb = p.hw, g.ldc = p.hw;
     g.batch = d.n, g.stride_a = 0, g.stride_b = p.chw, g.stride_c = p.kpq;
-    return detail::gemm_tiled_with_bias(y, w, x, g, 1.f, 0.f, bias, stream, tf32_conv());
+    return detail::gemm_tiled_with_bias(y, w, x, g, 1.f, 0.f, {bias, relu}, stream, tf32_conv());
   }
   detail::WinogradShape s;
   if (detail::winograd_forward_shape(d, s) && detail::use_winograd(s))
-    return conv2d_forward_winograd(y, x, w, bias, d, workspace, workspace_bytes, stream);
+    return conv2d_forward_winograd(y, x, w, bias, d, workspace, workspace_bytes, stream,
+                                   detail::kWinogradMaxWorkspace, act);
   detail::PhasePlan phases;
   if (detail::use_phases(d, false, phases)) {
     if (workspace_bytes < phases.workspace_bytes || !workspace) return cudaErrorInvalidValue;
-    return detail::run_forward_phases(y, x, w, bias, d, phases, workspace, stream);
+    return detail::run_forward_phases(y, x, w, bias, d, phases, workspace, act, stream);
   }
   const detail::SplitKPlan plan = detail::plan_forward(p);
   if (workspace_bytes < plan.workspace_bytes || (plan.workspace_bytes > 0 && !workspace))
@@ -1134,9 +1140,17 @@ inline cudaError_t conv2d_forward_implicit_gemm(float* y, const float* x, const 
   float* ws = static_cast<float*>(workspace);
   const bool vec_w = detail::aligned16(w) && p.crs % 4 == 0;
   return detail::with_conv_tiles(plan.large, detail::needs_int64(p), [&](auto cfg, auto index) {
-    return detail::launch_conv2d_forward<decltype(cfg), decltype(index)>(y, x, w, bias, p, vec_w,
-                                                                         plan, ws, stream);
+    return detail::launch_conv2d_forward<decltype(cfg), decltype(index)>(y, x, w, {bias, relu}, p,
+                                                                         vec_w, plan, ws, stream);
   });
+}
+// The same without an activation.
+inline cudaError_t conv2d_forward_implicit_gemm(float* y, const float* x, const float* w,
+                                                const float* bias, const Conv2dDesc& d,
+                                                void* workspace, std::size_t workspace_bytes,
+                                                cudaStream_t stream) {
+  return conv2d_forward_implicit_gemm(y, x, w, bias, d, workspace, workspace_bytes,
+                                      Activation::none, stream);
 }
 
 // Bytes of workspace conv2d_backward_data_implicit_gemm needs for d (0 when it needs none, or

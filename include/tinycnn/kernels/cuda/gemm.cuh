@@ -23,13 +23,13 @@ namespace detail {
 // One thread block per (BLK_M, BLK_N) tile of one batch entry: blockIdx.x walks N tiles, blockIdx.y
 // M tiles and blockIdx.z the batch entry; each thread
 // computes THR_M x THR_N outputs; K in steps of BLK_K through double-buffered shared memory.
-// TransA/TransB pick the loaders; VecA/VecB allow 16-byte loads (decided at launch). bias (may be
-// null) is added per row: the 1x1 convolution path uses it.
+// TransA/TransB pick the loaders; VecA/VecB allow 16-byte loads (decided at launch). ep: a bias
+// per row (may be null: the 1x1 convolution path uses it) and a fused ReLU (Epilogue).
 template <class Cfg, bool TransA, bool TransB, bool VecA, bool VecB>
 __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
     gemm_tiled_kernel(float* __restrict__ c, const float* __restrict__ a,
                       const float* __restrict__ b, const GemmDesc d, float alpha, float beta,
-                      const float* __restrict__ bias) {
+                      Epilogue ep) {
   using LoaderA = std::conditional_t<TransA, RowContiguousLoader<Cfg, Cfg::kBlockM, VecA>,
                                      KContiguousLoader<Cfg, Cfg::kBlockM, VecA>>;
   using LoaderB = std::conditional_t<TransB, KContiguousLoader<Cfg, Cfg::kBlockN, VecB>,
@@ -44,49 +44,45 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
   tile_mainloop<Cfg>(la, lb, int(d.k), smem, acc);
   store_tile<Cfg>(c + std::int64_t(blockIdx.z) * d.stride_c, acc,
                   std::int64_t(blockIdx.y) * Cfg::kBlockM, std::int64_t(blockIdx.x) * Cfg::kBlockN,
-                  d.m, d.n, d.ldc, IdentityColumns{}, alpha, beta, bias);
+                  d.m, d.n, d.ldc, IdentityColumns{}, alpha, beta, ep);
 }
 
 template <class Cfg, bool TransA, bool TransB, bool VecA, bool VecB>
 cudaError_t launch_gemm_tiled(float* c, const float* a, const float* b, const GemmDesc& d,
-                              float alpha, float beta, const float* bias, cudaStream_t stream) {
+                              float alpha, float beta, Epilogue ep, cudaStream_t stream) {
   const std::int64_t n_tiles = (d.n + Cfg::kBlockN - 1) / Cfg::kBlockN;
   const std::int64_t m_tiles = (d.m + Cfg::kBlockM - 1) / Cfg::kBlockM;
   if (n_tiles > 0x7fffffff || m_tiles > 65535 || d.batch > 65535) return cudaErrorInvalidValue;
   const dim3 grid(unsigned(n_tiles), unsigned(m_tiles), unsigned(d.batch));
   gemm_tiled_kernel<Cfg, TransA, TransB, VecA, VecB>
-      <<<grid, Cfg::kThreads, 0, stream>>>(c, a, b, d, alpha, beta, bias);
+      <<<grid, Cfg::kThreads, 0, stream>>>(c, a, b, d, alpha, beta, ep);
   return cudaGetLastError();
 }
 
 template <class Cfg, bool TransA, bool TransB>
 cudaError_t dispatch_gemm_vec(float* c, const float* a, const float* b, const GemmDesc& d,
-                              float alpha, float beta, const float* bias, bool vec_a, bool vec_b,
+                              float alpha, float beta, Epilogue ep, bool vec_a, bool vec_b,
                               cudaStream_t stream) {
   if (vec_a && vec_b)
-    return launch_gemm_tiled<Cfg, TransA, TransB, true, true>(c, a, b, d, alpha, beta, bias,
-                                                              stream);
+    return launch_gemm_tiled<Cfg, TransA, TransB, true, true>(c, a, b, d, alpha, beta, ep, stream);
   if (vec_a)
-    return launch_gemm_tiled<Cfg, TransA, TransB, true, false>(c, a, b, d, alpha, beta, bias,
-                                                               stream);
+    return launch_gemm_tiled<Cfg, TransA, TransB, true, false>(c, a, b, d, alpha, beta, ep, stream);
   if (vec_b)
-    return launch_gemm_tiled<Cfg, TransA, TransB, false, true>(c, a, b, d, alpha, beta, bias,
-                                                               stream);
-  return launch_gemm_tiled<Cfg, TransA, TransB, false, false>(c, a, b, d, alpha, beta, bias,
-                                                              stream);
+    return launch_gemm_tiled<Cfg, TransA, TransB, false, true>(c, a, b, d, alpha, beta, ep, stream);
+  return launch_gemm_tiled<Cfg, TransA, TransB, false, false>(c, a, b, d, alpha, beta, ep, stream);
 }
 
 template <class Cfg>
 cudaError_t dispatch_gemm_trans(float* c, const float* a, const float* b, const GemmDesc& d,
-                                float alpha, float beta, const float* bias, bool vec_a, bool vec_b,
+                                float alpha, float beta, Epilogue ep, bool vec_a, bool vec_b,
                                 cudaStream_t stream) {
   if (d.trans_a && d.trans_b)
-    return dispatch_gemm_vec<Cfg, true, true>(c, a, b, d, alpha, beta, bias, vec_a, vec_b, stream);
+    return dispatch_gemm_vec<Cfg, true, true>(c, a, b, d, alpha, beta, ep, vec_a, vec_b, stream);
   if (d.trans_a)
-    return dispatch_gemm_vec<Cfg, true, false>(c, a, b, d, alpha, beta, bias, vec_a, vec_b, stream);
+    return dispatch_gemm_vec<Cfg, true, false>(c, a, b, d, alpha, beta, ep, vec_a, vec_b, stream);
   if (d.trans_b)
-    return dispatch_gemm_vec<Cfg, false, true>(c, a, b, d, alpha, beta, bias, vec_a, vec_b, stream);
-  return dispatch_gemm_vec<Cfg, false, false>(c, a, b, d, alpha, beta, bias, vec_a, vec_b, stream);
+    return dispatch_gemm_vec<Cfg, false, true>(c, a, b, d, alpha, beta, ep, vec_a, vec_b, stream);
+  return dispatch_gemm_vec<Cfg, false, false>(c, a, b, d, alpha, beta, ep, vec_a, vec_b, stream);
 }
 
 // TINYCNN_GEMM_NARROW_TILES: "0" puts products of at most 64 rows on the large tile like the
@@ -103,11 +99,11 @@ inline bool narrow_products_on_small_tiles() {
 // DRAM there) and whether 16-byte loads are legal. tf32: products with B untransposed (all the
 // convolutions use) run on TF32 tensor cores where the GPU has them (sm_80 on); others, and older
 // GPUs, stay on fp32 FMAs. rounded (with tf32, A untransposed): A and B hold TF32 values already
-// (round_tf32 of each), so the tiles skip rounding them; the result is the same.
+// (round_tf32 of each), so the tiles skip rounding them; the result is the same. ep: bias per row
+// (may be null) and a fused ReLU.
 inline cudaError_t gemm_tiled_with_bias(float* c, const float* a, const float* b, const GemmDesc& d,
-                                        float alpha, float beta, const float* bias,
-                                        cudaStream_t stream, bool tf32 = false,
-                                        bool rounded = false) {
+                                        float alpha, float beta, Epilogue ep, cudaStream_t stream,
+                                        bool tf32 = false, bool rounded = false) {
   if (d.m < 0 || d.n < 0 || d.k < 0 || d.batch < 0) return cudaErrorInvalidValue;
   if (d.m == 0 || d.n == 0 || d.batch == 0) return cudaSuccess;
   const std::int64_t a_cols = d.trans_a ? d.m : d.k, b_cols = d.trans_b ? d.k : d.n;
@@ -127,23 +123,23 @@ inline cudaError_t gemm_tiled_with_bias(float* c, const float* a, const float* b
   const bool large = !narrow && large_tiles >= multiprocessor_count();
   if (tf32 && !d.trans_b && has_tf32_mma()) {
     if (rounded && !d.trans_a)
-      return large ? dispatch_gemm_vec<TileLargeTf32Rounded, false, false>(
-                         c, a, b, d, alpha, beta, bias, vec_a, vec_b, stream)
+      return large ? dispatch_gemm_vec<TileLargeTf32Rounded, false, false>(c, a, b, d, alpha, beta,
+                                                                           ep, vec_a, vec_b, stream)
                    : dispatch_gemm_vec<TileSmallTf32Rounded, false, false>(
-                         c, a, b, d, alpha, beta, bias, vec_a, vec_b, stream);
+                         c, a, b, d, alpha, beta, ep, vec_a, vec_b, stream);
     if (d.trans_a)
-      return large ? dispatch_gemm_vec<TileLargeTf32, true, false>(c, a, b, d, alpha, beta, bias,
+      return large ? dispatch_gemm_vec<TileLargeTf32, true, false>(c, a, b, d, alpha, beta, ep,
                                                                    vec_a, vec_b, stream)
-                   : dispatch_gemm_vec<TileSmallTf32, true, false>(c, a, b, d, alpha, beta, bias,
+                   : dispatch_gemm_vec<TileSmallTf32, true, false>(c, a, b, d, alpha, beta, ep,
                                                                    vec_a, vec_b, stream);
-    return large ? dispatch_gemm_vec<TileLargeTf32, false, false>(c, a, b, d, alpha, beta, bias,
+    return large ? dispatch_gemm_vec<TileLargeTf32, false, false>(c, a, b, d, alpha, beta, ep,
                                                                   vec_a, vec_b, stream)
-                 : dispatch_gemm_vec<TileSmallTf32, false, false>(c, a, b, d, alpha, beta, bias,
+                 : dispatch_gemm_vec<TileSmallTf32, false, false>(c, a, b, d, alpha, beta, ep,
                                                                   vec_a, vec_b, stream);
   }
   if (large)
-    return dispatch_gemm_trans<TileLarge>(c, a, b, d, alpha, beta, bias, vec_a, vec_b, stream);
-  return dispatch_gemm_trans<TileSmall>(c, a, b, d, alpha, beta, bias, vec_a, vec_b, stream);
+    return dispatch_gemm_trans<TileLarge>(c, a, b, d, alpha, beta, ep, vec_a, vec_b, stream);
+  return dispatch_gemm_trans<TileSmall>(c, a, b, d, alpha, beta, ep, vec_a, vec_b, stream);
 }
 
 // Split-K for a single product with too few tiles for the GPU and a long reduction (the Gram

@@ -403,7 +403,20 @@ __device__ __forceinline__ void tile_mainloop(LoaderA& la, LoaderB& lb, int leng
 }
 
 // ---------------------------------------------------------------------------------------------
-// Epilogue: out[m * row_stride + col_offset(j)] = alpha * acc + beta * out + bias[m] for the
+// What the epilogue adds to alpha * acc + beta * out: bias[m] per row (bias may be null), then,
+// with relu, max(., 0) (a ReLU fused into the product in front of it: the same value, bit for bit,
+// as the ReLU applied afterwards; NaN maps to 0 as in ReluForwardOp). Converts from a bias pointer.
+struct Epilogue {
+  const float* bias = nullptr;
+  bool relu = false;
+  Epilogue() = default;
+  __host__ __device__ Epilogue(const float* b, bool r = false) : bias(b), relu(r) {}
+  __device__ __forceinline__ float operator()(float v) const {
+    return relu ? (v > 0.f ? v : 0.f) : v;
+  }
+};
+
+// Epilogue: out[m * row_stride + col_offset(j)] = ep(alpha * acc + beta * out + bias[m]) for the
 // thread's outputs inside (M, N). beta == 0 never reads out. col_offset maps a GEMM column to its
 // place in memory (identity for GEMM; image and pixel for convolution outputs). A run of
 // Cfg::kColRun columns (4 on CUDA-core tiles, 2 on tensor-core ones) goes out as one float4 or
@@ -418,7 +431,7 @@ __device__ __forceinline__ void store_tile(float* out,
                                            std::int64_t m0, std::int64_t n0, std::int64_t m_total,
                                            std::int64_t n_total, std::int64_t row_stride,
                                            const ColOffset& col_offset, float alpha, float beta,
-                                           const float* bias) {
+                                           Epilogue ep) {
   constexpr int R = Cfg::kColRun;
   static_assert(Cfg::kThreadN % R == 0, "column runs must cover the thread's columns");
 #pragma unroll
@@ -437,7 +450,7 @@ __device__ __forceinline__ void store_tile(float* out,
     for (int i = 0; i < Cfg::kThreadM; ++i) {
       const std::int64_t m = m0 + Cfg::acc_row(i);
       if (m >= m_total) continue;
-      const float add = bias ? bias[m] : 0.f;
+      const float add = ep.bias ? ep.bias[m] : 0.f;
       float* row = out + m * row_stride;
       const float* r = &acc[i][run * R];
       const bool aligned = (reinterpret_cast<std::uintptr_t>(row + off[0]) & (4 * R - 1)) == 0;
@@ -445,7 +458,7 @@ __device__ __forceinline__ void store_tile(float* out,
         float o[R];
         if (beta == 0.f) {
 #pragma unroll
-          for (int e = 0; e < R; ++e) o[e] = alpha * r[e] + add;
+          for (int e = 0; e < R; ++e) o[e] = ep(alpha * r[e] + add);
         } else {
           float c[R];
           if constexpr (R == 4) {
@@ -456,7 +469,7 @@ __device__ __forceinline__ void store_tile(float* out,
             c[0] = v.x, c[1] = v.y;
           }
 #pragma unroll
-          for (int e = 0; e < R; ++e) o[e] = alpha * r[e] + beta * c[e] + add;
+          for (int e = 0; e < R; ++e) o[e] = ep(alpha * r[e] + beta * c[e] + add);
         }
         if constexpr (R == 4)
           *reinterpret_cast<float4*>(row + off[0]) = make_float4(o[0], o[1], o[2], o[3]);
@@ -467,7 +480,7 @@ __device__ __forceinline__ void store_tile(float* out,
         for (int e = 0; e < R; ++e) {
           if (!col_ok[e]) continue;
           float& o = row[off[e]];
-          o = beta == 0.f ? alpha * r[e] + add : alpha * r[e] + beta * o + add;
+          o = ep(beta == 0.f ? alpha * r[e] + add : alpha * r[e] + beta * o + add);
         }
       }
     }

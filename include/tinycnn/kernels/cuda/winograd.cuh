@@ -153,14 +153,13 @@ __global__ void __launch_bounds__(256)
   for (int e = 0; e < winograd::kElems; ++e) dst[e * plane] = round ? round_tf32(out[e]) : out[e];
 }
 
-// y block of output channel o (blockIdx.y) and tile t0 + j = A^T M A + bias[o], clipped to the
-// output; a block's row goes out as one 16-byte (m = 4) or 8-byte (m = 2) store when wout % m == 0
-// and y is 16-byte aligned (Vec).
+// y block of output channel o (blockIdx.y) and tile t0 + j = ep(A^T M A + bias[o]) (a fused ReLU
+// when ep.relu), clipped to the output; a block's row goes out as one 16-byte (m = 4) or 8-byte
+// (m = 2) store when wout % m == 0 and y is 16-byte aligned (Vec).
 template <int R, bool Vec>
 __global__ void __launch_bounds__(256)
-    winograd_output_kernel(float* __restrict__ y, const float* __restrict__ m,
-                           const float* __restrict__ bias, const WinogradShape s, std::int64_t t0,
-                           int count, int ld) {
+    winograd_output_kernel(float* __restrict__ y, const float* __restrict__ m, const Epilogue ep,
+                           const WinogradShape s, std::int64_t t0, int count, int ld) {
   const int j = int(blockIdx.x) * blockDim.x + threadIdx.x;
   if (j >= count) return;
   const int o = int(blockIdx.y);
@@ -172,7 +171,7 @@ __global__ void __launch_bounds__(256)
   constexpr int M = winograd::kOutput<R>;
   float out[M * M];
   winograd::output_2d<R>(mm, out);
-  const float b = bias ? __ldg(bias + o) : 0.f;
+  const float b = ep.bias ? __ldg(ep.bias + o) : 0.f;
   const TileCoord tc = tile_coord(t0 + j, s);
   float* img = y + (tc.n * s.cout + o) * (std::int64_t(s.hout) * s.wout);
   const int h0 = tc.th * M, w0 = tc.tw * M;
@@ -182,23 +181,23 @@ __global__ void __launch_bounds__(256)
     if (h >= s.hout) break;
     float* row = img + std::int64_t(h) * s.wout + w0;
     if constexpr (Vec && M == 4) {  // wout % 4 == 0: the whole row of the block is inside
-      *reinterpret_cast<float4*>(row) =
-          make_float4(out[4 * r] + b, out[4 * r + 1] + b, out[4 * r + 2] + b, out[4 * r + 3] + b);
+      *reinterpret_cast<float4*>(row) = make_float4(ep(out[4 * r] + b), ep(out[4 * r + 1] + b),
+                                                    ep(out[4 * r + 2] + b), ep(out[4 * r + 3] + b));
     } else if constexpr (Vec && M == 2) {
-      *reinterpret_cast<float2*>(row) = make_float2(out[2 * r] + b, out[2 * r + 1] + b);
+      *reinterpret_cast<float2*>(row) = make_float2(ep(out[2 * r] + b), ep(out[2 * r + 1] + b));
     } else {
 #pragma unroll
       for (int q = 0; q < M; ++q)
-        if (w0 + q < s.wout) row[q] = out[M * r + q] + b;
+        if (w0 + q < s.wout) row[q] = ep(out[M * r + q] + b);
     }
   }
 }
 
 // The three passes over every chunk of tiles; the filter is transformed by the caller (rounded to
-// TF32 when `round`, as this then rounds the input's transform and multiplies on TF32 tiles).
-inline cudaError_t winograd_run(float* out, const float* in, const float* bias,
-                                const WinogradShape& s, float* workspace, cudaStream_t stream,
-                                bool round) {
+// TF32 when `round`, as this then rounds the input's transform and multiplies on TF32 tiles). ep:
+// the bias (may be null) and a fused ReLU, applied by the output transform.
+inline cudaError_t winograd_run(float* out, const float* in, Epilogue ep, const WinogradShape& s,
+                                float* workspace, cudaStream_t stream, bool round) {
   const float* u = workspace;
   float* v = workspace + s.filter_floats;
   float* m = v + std::size_t(winograd::kElems) * s.cin * s.chunk;
@@ -226,13 +225,13 @@ inline cudaError_t winograd_run(float* out, const float* in, const float* bias,
     if (e != cudaSuccess) return e;
     const dim3 grid(blocks, unsigned(s.cout));
     if (s.r == 3 && vec_out)
-      winograd_output_kernel<3, true><<<grid, 256, 0, stream>>>(out, m, bias, s, t0, count, ld);
+      winograd_output_kernel<3, true><<<grid, 256, 0, stream>>>(out, m, ep, s, t0, count, ld);
     else if (s.r == 3)
-      winograd_output_kernel<3, false><<<grid, 256, 0, stream>>>(out, m, bias, s, t0, count, ld);
+      winograd_output_kernel<3, false><<<grid, 256, 0, stream>>>(out, m, ep, s, t0, count, ld);
     else if (vec_out)
-      winograd_output_kernel<5, true><<<grid, 256, 0, stream>>>(out, m, bias, s, t0, count, ld);
+      winograd_output_kernel<5, true><<<grid, 256, 0, stream>>>(out, m, ep, s, t0, count, ld);
     else
-      winograd_output_kernel<5, false><<<grid, 256, 0, stream>>>(out, m, bias, s, t0, count, ld);
+      winograd_output_kernel<5, false><<<grid, 256, 0, stream>>>(out, m, ep, s, t0, count, ld);
     e = cudaGetLastError();
     if (e != cudaSuccess) return e;
   }
@@ -317,11 +316,11 @@ inline std::size_t conv2d_backward_data_winograd_workspace_bytes(
 // y = conv(x, w) + bias (bias may be null) by F(4x4, 3x3) or F(2x2, 5x5), for 3x3 and 5x5 stride-1
 // undilated layers with padding below the filter size; cudaErrorInvalidValue for any other layer,
 // null pointers or a workspace smaller than conv2d_forward_winograd_workspace_bytes(d) (16-byte
-// aligned). Deterministic.
+// aligned). Deterministic. act: Activation::relu writes max(y, 0) from the output transform.
 inline cudaError_t conv2d_forward_winograd(
     float* y, const float* x, const float* w, const float* bias, const Conv2dDesc& d,
     void* workspace, std::size_t workspace_bytes, cudaStream_t stream,
-    std::size_t max_workspace = detail::kWinogradMaxWorkspace) {
+    std::size_t max_workspace = detail::kWinogradMaxWorkspace, Activation act = Activation::none) {
   detail::WinogradShape s;
   if (!detail::winograd_forward_shape(d, s, max_workspace)) return cudaErrorInvalidValue;
   if (!y || !x || !w || !workspace || workspace_bytes < s.workspace_bytes)
@@ -330,7 +329,7 @@ inline cudaError_t conv2d_forward_winograd(
   const bool tf32 = detail::winograd_tf32();
   const cudaError_t e = detail::winograd_transform_filter<false>(ws, w, s, stream, tf32);
   if (e != cudaSuccess) return e;
-  return detail::winograd_run(y, x, bias, s, ws, stream, tf32);
+  return detail::winograd_run(y, x, {bias, act == Activation::relu}, s, ws, stream, tf32);
 }
 
 // dx from dy for the same layers, by Winograd on the turned filter; overwrites dx. Same contract as

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# GPU round for the ReLU forward fused into the convolution before it (nn::Sequential,
+# ops::conv2d_relu; the Winograd output transform, the GEMM epilogue or the split-K reduction write
+# max(y, 0)), over binaries packed into .gpu/ (tinycnn_cuda_tests, cuda_style_bench).
+# TINYCNN_FUSE_RELU=0 gives the previous behaviour, so one build measures before and after.
+# Output under $OUT.
+#   step 1: the whole [cuda] suite; the fused-ReLU cases under compute-sanitizer memcheck; style
+#           iterations, unfused and fused interleaved per model, TF32, 256 px to 7680x4320
+#   step 2: the same in fp32 at 512-2048 px; ours (fused, the default) and PyTorch's TF32 default
+#           in the same call, VGG-16/19 and NIN at 512-2048 px
+# Usage on the device machine: bash tools/gpu/fuse_round.sh 1|2
+set -u
+step=${1:-1}
+. tools/gpu/round_env.sh
+style() {  # style TF32 MODEL SIZES FUSE LOG
+  local part
+  part=$(mktemp)
+  TINYCNN_CUDA_TF32=$1 TINYCNN_FUSE_RELU=$4 timeout 120 \
+    .gpu/run benchmarks/cuda_style_bench --models="$2" --sizes="$3" >"$part" 2>&1
+  echo "$2 TF32=$1 FUSE=$4: rc=$?"
+  style_lines "$part"
+  { echo "== $2 TINYCNN_CUDA_TF32=$1 TINYCNN_FUSE_RELU=$4"; cat "$part"; } >>"$out/$5"
+  rm -f "$part"
+}
+if [ "$step" = 1 ]; then
+  bash tools/gpu/round.sh tests
+  grep -E "^(All tests passed|test cases)" "$out/cuda_tests.log" | tail -2
+  timeout 150 compute-sanitizer --tool memcheck --error-exitcode 99 .gpu/bin/tests/tinycnn_cuda_tests \
+    "cuda conv: a ReLU fused*,cuda nn: folding*,cuda ops: conv2d*" >"$out/memcheck_fuse.log" 2>&1
+  echo "memcheck fuse: rc=$? $(grep -E 'ERROR SUMMARY|test cases|All tests' "$out/memcheck_fuse.log" | tail -2 | paste -sd' ')"
+  for model in vgg16 vgg19 nin; do
+    style 1 $model 256,512,1024,2048,7680x4320 0 style_ab_tf32.log
+    style 1 $model 256,512,1024,2048,7680x4320 1 style_ab_tf32.log
+  done
+fi
+if [ "$step" = 2 ]; then
+  for model in vgg16 vgg19 nin; do
+    style 0 $model 512,1024,2048 0 style_ab_fp32.log
+    style 0 $model 512,1024,2048 1 style_ab_fp32.log
+  done
+  for model in vgg16 vgg19 nin; do style 1 $model 512,1024,2048 1 style_tf32_same_call.log; done
+  timeout 200 python3 tools/style_bench_torch.py --device cuda --tf32 on --models vgg16,vgg19,nin \
+    --sizes 512,1024,2048 --warmup 2 --min-iters 3 --min-time 1 \
+    --out "$out/torch_tf32.json" >"$out/torch_tf32.log" 2>&1
+  echo "torch tf32: rc=$?"; grep "it/min" "$out/torch_tf32.log"
+fi
+rm -f "$out/env.txt"

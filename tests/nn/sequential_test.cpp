@@ -139,9 +139,10 @@ TEST_CASE(
     INFO((taps ? "forward_taps/backward_taps at relu1, conv2 and relu3" : "forward/backward"));
     const auto plain = test::run_relu_fold_net<cpu>(false, taps, false);
     for (const bool fold : {false, true})
-      for (const bool fuse : {false, true}) {
-        INFO("folding " << fold << ", fusion " << fuse);
-        const auto r = test::run_relu_fold_net<cpu>(fold, taps, fuse);
+      for (const int fusion : {0, 1, 2}) {
+        const bool fuse = fusion > 0, fuse_backward = fusion == 2;
+        INFO("folding " << fold << ", fusion " << fuse << ", backward too " << fuse_backward);
+        const auto r = test::run_relu_fold_net<cpu>(fold, taps, fuse, fuse_backward);
         REQUIRE(r.out == plain.out);
         REQUIRE(r.dx == plain.dx);
         REQUIRE(r.grads == plain.grads);
@@ -153,11 +154,34 @@ TEST_CASE(
         CHECK(r.fused[1] == fuse);
         CHECK(r.fused[4] == (fuse && !taps));
         CHECK(r.fused[7] == fuse);
-        for (const std::size_t i : {0, 2, 3, 5, 6, 8}) CHECK_FALSE((r.folded[i] || r.fused[i]));
+        // A folded ReLU has no backward left to fuse; relu1 and relu3 are folded unless taps.
+        CHECK(r.fused_backward[1] == (fuse_backward && (!fold || taps)));
+        CHECK(r.fused_backward[4] == (fuse_backward && !fold && !taps));
+        CHECK(r.fused_backward[7] == (fuse_backward && (!fold || taps)));
+        for (const std::size_t i : {0, 2, 3, 5, 6, 8})
+          CHECK_FALSE((r.folded[i] || r.fused[i] || r.fused_backward[i]));
       }
     std::size_t zeros = 0;
     for (const float v : plain.dx) zeros += v == 0.0f;
     CHECK(zeros < plain.dx.size());
+  }
+}
+
+TEST_CASE("nn: frozen convolutions taking their ReLU's backward give the same input gradient",
+          "[nn]") {
+  const auto plain = test::run_frozen_relu_net<cpu>(false, false);
+  for (const bool fuse_backward : {false, true}) {
+    INFO("backward fused too: " << fuse_backward);
+    const auto r = test::run_frozen_relu_net<cpu>(true, fuse_backward);
+    REQUIRE(r.out == plain.out);
+    REQUIRE(r.dx == plain.dx);
+    CHECK(r.fused[1]);
+    CHECK(r.fused[3]);
+    CHECK(r.fused[5]);
+    CHECK(r.fused_backward[1] == fuse_backward);
+    CHECK(r.fused_backward[3] == fuse_backward);
+    CHECK_FALSE(r.fused_backward[5]);  // folded into the pooling
+    CHECK(r.folded[5]);
   }
 }
 

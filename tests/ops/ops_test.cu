@@ -44,6 +44,19 @@ TEST_CASE("cuda ops: conv2d forward and backward agree with the CPU", "[cuda][op
   TINYCNN_REQUIRE_CLOSE(host(yg), y.to_vector(), kTol);
   CHECK(host(ops::conv2d_relu(xg, wg, bg, o)) == host(ops::relu(yg)));
   CHECK(host(ops::conv2d_relu(xg, wg, o)) == host(ops::relu(ops::conv2d(xg, wg, o))));
+  {  // backward data through the ReLU: a Winograd layer (which masks dy itself) and this one
+    const auto o1 = ops::Conv2dOptions::square(1, 1);
+    auto xw = random_host({1, 64, 34, 34}, 14).to<tinycnn::cuda>();
+    auto ww = random_host({64, 64, 3, 3}, 15).to<tinycnn::cuda>();
+    const auto yw = ops::conv2d_relu(xw, ww, o1);
+    const auto dyw = random_host(yw.shape(), 16).to<tinycnn::cuda>();
+    CHECK(host(ops::conv2d_backward_data_relu(dyw, yw, ww, xw.shape(), o1)) ==
+          host(ops::conv2d_backward_data(ops::relu_backward(dyw, yw), ww, xw.shape(), o1)));
+    const auto yr = ops::relu(yg);
+    const auto dyr = random_host(y.shape(), 17).to<tinycnn::cuda>();
+    CHECK(host(ops::conv2d_backward_data_relu(dyr, yr, wg, x.shape(), o)) ==
+          host(ops::conv2d_backward_data(ops::relu_backward(dyr, yr), wg, x.shape(), o)));
+  }
   auto dy = random_host(y.shape(), 13);
   auto dyg = dy.to<tinycnn::cuda>();
   TINYCNN_REQUIRE_CLOSE(host(ops::conv2d_backward_data(dyg, wg, x.shape(), o)),

@@ -22,6 +22,7 @@ struct FoldRun {
   std::vector<std::vector<float>> grads;  // every parameter's gradient, in order
   std::vector<bool> folded;               // relu_backward_folded(i) after the forward
   std::vector<bool> fused;                // relu_forward_fused(i) after the forward
+  std::vector<bool> fused_backward;       // relu_backward_fused(i) after the forward
 };
 
 // conv1 relu1 pool1 conv2 relu2 pool2 conv3 relu3 pool3 (3x3 stride 2 ceil mode, as NIN's). With
@@ -32,11 +33,12 @@ void record_plan(const nn::Sequential<float, D>& net, FoldRun& r) {
   for (std::size_t i = 0; i < net.size(); ++i) {
     r.folded.push_back(net.relu_backward_folded(i));
     r.fused.push_back(net.relu_forward_fused(i));
+    r.fused_backward.push_back(net.relu_backward_fused(i));
   }
 }
 
 template <Device D>
-FoldRun run_relu_fold_net(bool fold, bool taps, bool fuse) {
+FoldRun run_relu_fold_net(bool fold, bool taps, bool fuse, bool fuse_backward = true) {
   nn::Sequential<float, D> net(21);
   net.add("conv1", nn::Conv2d(3, 6, 3, {.padding = 1})).add("relu1", nn::ReLU());
   net.add("pool1", nn::MaxPool2d(2));
@@ -48,7 +50,7 @@ FoldRun run_relu_fold_net(bool fold, bool taps, bool fuse) {
     if (name.find("bias") != std::string::npos)
       p->value = Tensor<float, D>::full(p->value.shape(), name == "conv1.bias" ? -0.2f : 0.05f);
   net.set_relu_folding(fold);
-  net.set_relu_fusion(fuse);
+  net.set_relu_fusion(fuse, fuse_backward);
   const Shape in{2, 3, 20, 18};
   const Tensor<float, D> x =
       Tensor<float, cpu>(in, random_vector<float>(in.numel(), 31)).template to<D>();
@@ -81,6 +83,33 @@ FoldRun run_relu_fold_net(bool fold, bool taps, bool fuse) {
   r.dx = dx.template to<cpu>().to_vector();
   for (auto& [name, p] : net.parameters())
     r.grads.push_back(p->grad.template to<cpu>().to_vector());
+  return r;
+}
+
+// Style transfer's case: frozen convolutions, the input gradient alone. conv1 (3 -> 32) relu1
+// conv2 (32 -> 32, 40x40: backward data by Winograd on CUDA, which masks dy itself when it takes
+// relu2's backward) relu2 conv3 relu3 pool (relu3 folded into the pooling when folding is on).
+template <Device D>
+FoldRun run_frozen_relu_net(bool fuse, bool fuse_backward) {
+  nn::Sequential<float, D> net(22);
+  net.add("conv1", nn::Conv2d(3, 32, 3, {.padding = 1})).add("relu1", nn::ReLU());
+  net.add("conv2", nn::Conv2d(32, 32, 3, {.padding = 1})).add("relu2", nn::ReLU());
+  net.add("conv3", nn::Conv2d(32, 16, 3, {.padding = 1})).add("relu3", nn::ReLU());
+  net.add("pool", nn::MaxPool2d(2));
+  net.eval();
+  net.set_grad_enabled(true);
+  net.freeze();
+  net.set_relu_fusion(fuse, fuse_backward);
+  const Shape in{1, 3, 40, 40};
+  const Tensor<float, D> x =
+      Tensor<float, cpu>(in, random_vector<float>(in.numel(), 33)).template to<D>();
+  FoldRun r;
+  const auto y = net.forward(x);
+  r.out = y.template to<cpu>().to_vector();
+  record_plan(net, r);
+  const auto dy =
+      Tensor<float, cpu>(y.shape(), random_vector<float>(y.numel(), 34)).template to<D>();
+  r.dx = net.backward(dy, /*input_grad=*/true).template to<cpu>().to_vector();
   return r;
 }
 

@@ -2,15 +2,18 @@
 # GPU round for the ReLU forward fused into the convolution before it (nn::Sequential,
 # ops::conv2d_relu; the Winograd output transform, the GEMM epilogue or the split-K reduction write
 # max(y, 0)), over binaries packed into .gpu/ (tinycnn_cuda_tests, cuda_style_bench).
-# TINYCNN_FUSE_RELU=0 gives the previous behaviour, so one build measures before and after.
-# Output under $OUT.
+# TINYCNN_FUSE_RELU=0 gives the previous behaviour, so one build measures before and after;
+# BEFORE=forward (TINYCNN_FUSE_RELU=forward: the ReLU's backward not fused into the convolution's
+# backward data) measures the backward fusion alone. Output under $OUT.
 #   step 1: the whole [cuda] suite; the fused-ReLU cases under compute-sanitizer memcheck; style
-#           iterations, unfused and fused interleaved per model, TF32, 256 px to 7680x4320
+#           iterations, before (TINYCNN_FUSE_RELU=$BEFORE, default 0) and fused (default)
+#           interleaved per model, TF32, 256 px to 7680x4320
 #   step 2: the same in fp32 at 512-2048 px; ours (fused, the default) and PyTorch's TF32 default
 #           in the same call, VGG-16/19 and NIN at 512-2048 px
 # Usage on the device machine: bash tools/gpu/fuse_round.sh 1|2
 set -u
 step=${1:-1}
+before=${BEFORE:-0}
 . tools/gpu/round_env.sh
 style() {  # style TF32 MODEL SIZES FUSE LOG
   local part
@@ -26,16 +29,16 @@ if [ "$step" = 1 ]; then
   bash tools/gpu/round.sh tests
   grep -E "^(All tests passed|test cases)" "$out/cuda_tests.log" | tail -2
   timeout 150 compute-sanitizer --tool memcheck --error-exitcode 99 .gpu/bin/tests/tinycnn_cuda_tests \
-    "cuda conv: a ReLU fused*,cuda nn: folding*,cuda ops: conv2d*" >"$out/memcheck_fuse.log" 2>&1
+    "cuda conv: a ReLU fused*,cuda conv: backward data by Winograd masking*,cuda nn: folding*,cuda nn: frozen*,cuda ops: conv2d*" >"$out/memcheck_fuse.log" 2>&1
   echo "memcheck fuse: rc=$? $(grep -E 'ERROR SUMMARY|test cases|All tests' "$out/memcheck_fuse.log" | tail -2 | paste -sd' ')"
   for model in vgg16 vgg19 nin; do
-    style 1 $model 256,512,1024,2048,7680x4320 0 style_ab_tf32.log
+    style 1 $model 256,512,1024,2048,7680x4320 "$before" style_ab_tf32.log
     style 1 $model 256,512,1024,2048,7680x4320 1 style_ab_tf32.log
   done
 fi
 if [ "$step" = 2 ]; then
   for model in vgg16 vgg19 nin; do
-    style 0 $model 512,1024,2048 0 style_ab_fp32.log
+    style 0 $model 512,1024,2048 "$before" style_ab_fp32.log
     style 0 $model 512,1024,2048 1 style_ab_fp32.log
   done
   for model in vgg16 vgg19 nin; do style 1 $model 512,1024,2048 1 style_tf32_same_call.log; done

@@ -170,13 +170,30 @@ class Conv2dModule final : public Module<T, D> {
     fuse_relu_ = on;
     return true;
   }
-  Tensor<T, D> backward(const Tensor<T, D>& dy, const Tensor<T, D>* x, const Tensor<T, D>*, bool need_dx) override {
-    if (!this->frozen_) {
-      weight_.accumulate(ops::conv2d_backward_filter(dy, *x, weight_.value.shape(), opts_));
-      if (spec_.options.bias) bias_.accumulate(ops::conv2d_backward_bias(dy));
+  // With the ReLU's backward fused (y: the ReLU's output), dy is the ReLU's output gradient.
+  Tensor<T, D> backward(const Tensor<T, D>& dy, const Tensor<T, D>* x, const Tensor<T, D>* y,
+                        bool need_dx) override {
+    if (this->frozen_ && !need_dx) return {};
+    if (fuse_relu_backward_ && y) return backward_plain(ops::relu_backward(dy, *y), x, need_dx);
+    return backward_plain(dy, x, need_dx);
+  }
+  // Sequential's path when dx is wanted: a frozen layer whose backward data masks dy inside the
+  // convolution (CUDA Winograd) reads the ReLU's output there; otherwise dy is masked in place
+  // first, as the ReLU's own backward would, so no extra tensor is held.
+  bool backward_in_place(Tensor<T, D>& dy, const Tensor<T, D>* x, const Tensor<T, D>* y) override {
+    if (!(fuse_relu_backward_ && y)) return false;
+    if (this->frozen_ && ops::conv2d_backward_data_takes_relu_mask<T, D>(
+                             input_shape_, weight_.value.shape(), opts_)) {
+      dy = ops::conv2d_backward_data_relu(dy, *y, weight_.value, input_shape_, opts_);
+      return true;
     }
-    if (!need_dx) return {};
-    return ops::conv2d_backward_data(dy, weight_.value, input_shape_, opts_);
+    ops::relu_backward_(dy, *y);
+    dy = backward_plain(dy, x, true);
+    return true;
+  }
+  bool fuse_relu_backward(bool on) override {
+    fuse_relu_backward_ = on;
+    return true;
   }
   std::vector<NamedParameter<T, D>> parameters() override {
     if (!spec_.options.bias) return {{"weight", &weight_}};
@@ -186,9 +203,19 @@ class Conv2dModule final : public Module<T, D> {
  private:
   Conv2d spec_;
   Parameter<T, D> weight_, bias_;
+  Tensor<T, D> backward_plain(const Tensor<T, D>& dy, const Tensor<T, D>* x, bool need_dx) {
+    if (!this->frozen_) {
+      weight_.accumulate(ops::conv2d_backward_filter(dy, *x, weight_.value.shape(), opts_));
+      if (spec_.options.bias) bias_.accumulate(ops::conv2d_backward_bias(dy));
+    }
+    if (!need_dx) return {};
+    return ops::conv2d_backward_data(dy, weight_.value, input_shape_, opts_);
+  }
+
   ops::Conv2dOptions opts_;
   Shape input_shape_;
-  bool fuse_relu_ = false;  // forward writes max(y, 0): the ReLU after it is left out
+  bool fuse_relu_ = false;           // forward writes max(y, 0): the ReLU after it is left out
+  bool fuse_relu_backward_ = false;  // backward masks dy by the ReLU's output (given as y)
 };
 
 template <class T, Device D>

@@ -94,6 +94,14 @@ class Module {
   // ReLU's backward runs as before, from that output. A convolution can (ops::conv2d_relu, which
   // saves the ReLU's pass over the activation). on false asks it to stop.
   virtual bool fuse_relu_forward(bool /*on*/) { return false; }
+  // Sequential's question when this layer applies the ReLU after it (fuse_relu_forward answered
+  // true) and that ReLU's backward is not folded into the layer after it: can this layer's
+  // backward take the ReLU's backward too? If it answers true for on, the ReLU's backward is left
+  // out, and this layer's backward gets dy = d loss / d (ReLU output) with the ReLU's output as
+  // `output` (the same values as this layer's own output), and masks dy by output > 0 itself. A
+  // convolution can (ops::conv2d_backward_data_relu: on CUDA the Winograd input transform masks dy
+  // as it reads it). on false asks it to stop.
+  virtual bool fuse_relu_backward(bool /*on*/) { return false; }
 
   // Frozen parameters get no gradients, and the layer stops keeping what only they needed (a
   // convolution's input): backward then computes the input gradient alone (style transfer).

@@ -89,15 +89,24 @@ class Sequential {
   bool relu_backward_folded(std::size_t i) const { return i < folded_.size() && folded_[i]; }
   // Whether the forward of a ReLU whose input nothing else reads (not a tap, not kept) is left to
   // the layer before it when that layer can apply it as it writes its output (a convolution:
-  // Module::fuse_relu_forward). Same values; one pass over the activation less. On by default;
-  // TINYCNN_FUSE_RELU=0 turns it off for new models (to compare).
-  void set_relu_fusion(bool on) {
-    fuse_relus_ = on;
+  // Module::fuse_relu_forward), and then, with gradients, the ReLU's backward too where it is not
+  // folded into the layer after it (Module::fuse_relu_backward: the convolution masks its output
+  // gradient itself). Same values and gradients; one pass over the activation less each way. On
+  // by default; TINYCNN_FUSE_RELU=0 turns it off for new models, =forward keeps the ReLU's
+  // backward (to compare).
+  // backward false fuses forwards only.
+  void set_relu_fusion(bool on, bool backward = true) {
+    fuse_mode_ = !on ? kFuseNone : backward ? kFuseBoth : kFuseForward;
     clear_activations();
   }
-  bool relu_fusion() const noexcept { return fuse_relus_; }
+  bool relu_fusion() const noexcept { return fuse_mode_ != kFuseNone; }
   // Whether the last forward pass left layer i's (a ReLU's) forward to the layer before it.
   bool relu_forward_fused(std::size_t i) const { return i < fused_.size() && fused_[i]; }
+  // Whether the last forward pass with gradients left layer i's (a ReLU's) backward to the layer
+  // before it.
+  bool relu_backward_fused(std::size_t i) const {
+    return i < fused_backward_.size() && fused_backward_[i];
+  }
 
   // The output shape for an input shape, validating every layer on the way.
   Shape output_shape(Shape shape) const {
@@ -203,7 +212,7 @@ class Sequential {
     out.train(training_);
     out.set_grad_enabled(grad_enabled_);
     out.set_relu_folding(fold_relus_);
-    out.set_relu_fusion(fuse_relus_);
+    out.fuse_mode_ = fuse_mode_;
     for (std::size_t i = 0; i < layers_.size(); ++i) out.module(i).freeze(layers_[i].module->frozen());
     return out;
   }
@@ -232,6 +241,9 @@ class Sequential {
   }
 
  private:
+  template <class, Device>
+  friend class Sequential;  // to<D2>() copies the settings
+
   struct Layer {
     std::string name;
     LayerSpec spec;
@@ -257,6 +269,7 @@ class Sequential {
     is_tap_.clear();
     folded_.clear();
     fused_.clear();
+    fused_backward_.clear();
     forward_end_ = 0;
     for (auto& l : layers_) l.module->release();
   }
@@ -287,23 +300,33 @@ class Sequential {
   // Decides, for the forward pass over layers [0, end), which ReLUs' forward the layer before
   // takes over (fused_), and tells every layer whether it does. After plan_relu_folding: a ReLU
   // whose output is no longer kept changes nothing here (its input never is kept for it).
+  // With gradients, where the ReLU's forward is fused and its backward not folded, the layer
+  // before is asked to take the backward as well (fused_backward_).
   void plan_relu_fusion(std::size_t end) {
     fused_.assign(end, false);
+    fused_backward_.assign(end, false);
     for (std::size_t i = 0; i < layers_.size(); ++i) {
       const std::size_t j = i + 1;
-      const bool want = fuse_relus_ && j < end && std::holds_alternative<ReLU>(layers_[j].spec) &&
-                        !keep_activation(j, end);
-      const bool fused = layers_[i].module->fuse_relu_forward(want);
-      if (want && fused) fused_[j] = true;
+      const bool want = fuse_mode_ != kFuseNone && j < end &&
+                        std::holds_alternative<ReLU>(layers_[j].spec) && !keep_activation(j, end);
+      const bool fused = layers_[i].module->fuse_relu_forward(want) && want;
+      if (fused) fused_[j] = true;
+      const bool want_backward =
+          fused && fuse_mode_ == kFuseBoth && grad_enabled_ && !relu_backward_folded(j);
+      if (layers_[i].module->fuse_relu_backward(want_backward) && want_backward)
+        fused_backward_[j] = true;
     }
   }
 
-  static bool env_on(const char* name) {
-    const char* v = std::getenv(name);
+  static bool default_relu_folding() {
+    const char* v = std::getenv("TINYCNN_FOLD_RELU");
     return !(v && std::string(v) == "0");
   }
-  static bool default_relu_folding() { return env_on("TINYCNN_FOLD_RELU"); }
-  static bool default_relu_fusion() { return env_on("TINYCNN_FUSE_RELU"); }
+  static int default_relu_fusion() {
+    const char* v = std::getenv("TINYCNN_FUSE_RELU");
+    const std::string mode = v ? v : "";
+    return mode == "0" ? kFuseNone : mode == "forward" ? kFuseForward : kFuseBoth;
+  }
 
   // Backward through layers [0, forward_end_) starting from grad (d loss / d last output, or empty
   // for taps), calling add_grad at every tap layer's output on the way.
@@ -318,17 +341,21 @@ class Sequential {
         if (backward_hook_) backward_hook_(i);
         continue;
       }
-      if (relu_backward_folded(i)) {  // the layer above gave the ReLU's input gradient already
+      // The layer above gave the ReLU's input gradient already (folded), or the layer below
+      // takes the ReLU's backward with its own, reading the ReLU's output (fused).
+      if (relu_backward_folded(i) || relu_backward_fused(i)) {
         l.module->release();
         if (backward_hook_) backward_hook_(i);
         continue;
       }
       const auto needs = l.module->backward_needs();
+      const bool takes_relu = relu_backward_fused(i + 1);
       const Tensor<T, D>* in = needs.input ? &acts_[i] : nullptr;
-      const Tensor<T, D>* out = needs.output ? &acts_[i + 1] : nullptr;
+      const Tensor<T, D>* out = takes_relu ? &acts_[i + 2] : needs.output ? &acts_[i + 1] : nullptr;
       const bool need_dx = i > 0 || input_grad;
       if (!(need_dx && l.module->backward_in_place(grad, in, out)))
         grad = l.module->backward(grad, in, out, need_dx);
+      if (takes_relu) acts_[i + 2] = Tensor<T, D>();
       acts_[i + 1] = Tensor<T, D>();
       if (backward_hook_) backward_hook_(i);
     }
@@ -387,11 +414,13 @@ class Sequential {
   bool training_ = true;
   bool grad_enabled_ = true;
   bool fold_relus_ = default_relu_folding();
-  bool fuse_relus_ = default_relu_fusion();
+  static constexpr int kFuseNone = 0, kFuseForward = 1, kFuseBoth = 2;
+  int fuse_mode_ = default_relu_fusion();
   std::vector<Tensor<T, D>> acts_;  // acts_[i]: input of layer i, kept when backward needs it
   std::vector<bool> is_tap_;        // layers whose outputs the last forward_taps keeps
   std::vector<bool> folded_;        // ReLU layers whose backward the next layer takes over
-  std::vector<bool> fused_;         // ReLU layers whose forward the layer before took over
+  std::vector<bool> fused_;           // ReLU layers whose forward the layer before took over
+  std::vector<bool> fused_backward_;  // ... and whose backward too
   std::size_t forward_end_ = 0;
   Shape output_shape_;
   std::function<void(std::size_t)> backward_hook_;

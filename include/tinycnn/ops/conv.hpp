@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "tinycnn/kernels/cpu/conv.hpp"
 #include "tinycnn/kernels/problem.hpp"
@@ -158,6 +159,48 @@ Tensor<T, D> conv2d_backward_data(const Tensor<T, D>& dy, const Tensor<T, D>& w,
 #endif
   }
   return dx;
+}
+
+// Whether conv2d_backward_data_relu masks dy inside the convolution for these shapes (CUDA, float,
+// where backward data runs by Winograd); elsewhere it runs relu_backward into a new tensor first.
+template <class T, Device D>
+bool conv2d_backward_data_takes_relu_mask(const Shape& x_shape, const Shape& w_shape,
+                                          const Conv2dOptions& o = {}) {
+#if TINYCNN_HAS_CUDA_KERNELS
+  if constexpr (!detail::kIsCpu<D> && std::is_same_v<T, float>)
+    return kernels::cuda::conv2d_backward_data_takes_relu_mask(
+        conv2d_desc("conv2d_backward_data_relu", x_shape, w_shape, o));
+#endif
+  (void)x_shape, (void)w_shape, (void)o;
+  return false;
+}
+
+// dx from dy through the ReLU after the convolution and then the convolution: y is the ReLU's
+// output (the convolution's output after max(., 0), dy's shape), and dx is
+// conv2d_backward_data(dy * (y > 0), w, x_shape), bit for bit. On CUDA, where backward data runs
+// by Winograd, the mask is applied as dy is read (no pass of its own); elsewhere
+// relu_backward runs first.
+template <class T, Device D>
+Tensor<T, D> conv2d_backward_data_relu(const Tensor<T, D>& dy, const Tensor<T, D>& y,
+                                       const Tensor<T, D>& w, const Shape& x_shape,
+                                       const Conv2dOptions& o = {}) {
+  const auto d = conv2d_desc("conv2d_backward_data_relu", x_shape, w.shape(), o);
+  detail::check_shape("conv2d_backward_data_relu", "output gradient dy", dy, conv2d_output_shape(d));
+  detail::check_shape("conv2d_backward_data_relu", "ReLU output y", y, conv2d_output_shape(d));
+#if TINYCNN_HAS_CUDA_KERNELS
+  if constexpr (!detail::kIsCpu<D> && std::is_same_v<T, float>) {
+    if (!dy.empty() && kernels::cuda::conv2d_backward_data_takes_relu_mask(d)) {
+      auto dx = Tensor<T, D>::uninitialized(x_shape);
+      if (dx.empty()) return dx;
+      const std::size_t ws_bytes = kernels::cuda::conv2d_backward_data_workspace_bytes(d);
+      auto ws = Tensor<unsigned char, D>::uninitialized({std::int64_t(ws_bytes)});
+      TINYCNN_CUDA_LAUNCH(kernels::cuda::conv2d_backward_data_implicit_gemm, dx.data(), dy.data(),
+                          w.data(), d, static_cast<void*>(ws.data()), ws_bytes, y.data());
+      return dx;
+    }
+  }
+#endif
+  return conv2d_backward_data(relu_backward(dy, y), w, x_shape, o);
 }
 
 // dw from dy (N,K,P,Q) and x, for a filter of shape w_shape.

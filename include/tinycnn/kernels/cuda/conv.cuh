@@ -1169,18 +1169,39 @@ inline std::size_t conv2d_backward_data_workspace_bytes(const Conv2dDesc& d) {
   return detail::plan_backward_data(p).workspace_bytes;
 }
 
+// Whether conv2d_backward_data_implicit_gemm takes a relu_mask for d: where it runs by Winograd
+// (the input transform applies the mask as it reads dy).
+inline bool conv2d_backward_data_takes_relu_mask(const Conv2dDesc& d) {
+  detail::ConvParams p{};
+  if (!detail::make_conv_params(d, p) || detail::is_pointwise(d)) return false;
+  detail::PhasePlan phases;
+  if (detail::use_phases(d, true, phases) || detail::use_direct_backward_data(p)) return false;
+  detail::WinogradShape s;
+  return detail::winograd_backward_data_shape(d, s) && detail::use_winograd(s);
+}
+
 // dx = gradient of the forward's output with respect to x, given dy (N,K,P,Q); overwrites dx.
 // Strided layers go over phases where forward would (conv2d_backward_data_phases); few input
 // channels (C <= 8) run on a direct kernel that skips the taps a stride leaves empty; 3x3 and 5x5
 // stride-1 layers as in forward by Winograd on the turned filter; otherwise implicit GEMM, split
 // over K*R*S like forward. workspace must hold conv2d_backward_data_workspace_bytes(d)
-// bytes (16-byte aligned; may be null when that is 0); deterministic.
+// bytes (16-byte aligned; may be null when that is 0); deterministic. relu_mask (may be null;
+// dy's shape; only where conv2d_backward_data_takes_relu_mask(d), else cudaErrorInvalidValue):
+// dx from dy * (relu_mask > 0), the backward of the ReLU after this layer (relu_mask is its
+// output) done as dy is read, without its own pass.
 inline cudaError_t conv2d_backward_data_implicit_gemm(float* dx, const float* dy, const float* w,
                                                       const Conv2dDesc& d, void* workspace,
                                                       std::size_t workspace_bytes,
-                                                      cudaStream_t stream) {
+                                                      const float* relu_mask, cudaStream_t stream) {
   detail::ConvParams p{};
   if (!detail::make_conv_params(d, p)) return cudaErrorInvalidValue;
+  if (relu_mask) {
+    if (!conv2d_backward_data_takes_relu_mask(d)) return cudaErrorInvalidValue;
+    if (p.nhw == 0 || p.c == 0) return cudaSuccess;
+    if (!dx || !dy || !w) return cudaErrorInvalidValue;
+    return conv2d_backward_data_winograd(dx, dy, w, d, workspace, workspace_bytes, stream,
+                                         detail::kWinogradMaxWorkspace, relu_mask);
+  }
   if (p.nhw == 0 || p.c == 0) return cudaSuccess;
   if (!dx) return cudaErrorInvalidValue;
   if (p.k == 0 || p.pq == 0)  // no output pixel touches the input: its gradient is zero
@@ -1210,6 +1231,14 @@ inline cudaError_t conv2d_backward_data_implicit_gemm(float* dx, const float* dy
     return detail::launch_conv2d_backward_data<decltype(cfg), decltype(index)>(dx, dy, w, p, plan,
                                                                                ws, stream);
   });
+}
+// The same without a ReLU in front.
+inline cudaError_t conv2d_backward_data_implicit_gemm(float* dx, const float* dy, const float* w,
+                                                      const Conv2dDesc& d, void* workspace,
+                                                      std::size_t workspace_bytes,
+                                                      cudaStream_t stream) {
+  return conv2d_backward_data_implicit_gemm(dx, dy, w, d, workspace, workspace_bytes, nullptr,
+                                            stream);
 }
 
 // Bytes of workspace conv2d_backward_filter_implicit_gemm needs for d (0 when it needs none, or

@@ -121,17 +121,22 @@ __device__ __forceinline__ TileCoord tile_coord(std::int64_t t, const WinogradSh
 
 // V[e][c][j] = (B^T d B)[e] for the 6x6 input block of channel c (blockIdx.y) and tile t0 + j,
 // zeros outside the image. Consecutive threads take consecutive tiles of a row: their blocks
-// overlap by 6 - m columns, so a warp's 36 loads fall in 6 rows of 32 m + 6 - m floats. (A
-// template, like every kernel in a header, so that several translation units may include it.)
-template <int R>
+// overlap by 6 - m columns, so a warp's 36 loads fall in 6 rows of 32 m + 6 - m floats. Masked
+// (backward data behind a ReLU): d is x where mask (the ReLU's output, x's shape) is positive and
+// 0 elsewhere, the ReLU's backward applied as the block is read. (A template, like every kernel
+// in a header, so that several translation units may include it.)
+template <int R, bool Masked>
 __global__ void __launch_bounds__(256)
-    winograd_input_kernel(float* __restrict__ v, const float* __restrict__ x, const WinogradShape s,
-                          std::int64_t t0, int count, int ld, bool round) {
+    winograd_input_kernel(float* __restrict__ v, const float* __restrict__ x,
+                          const float* __restrict__ mask, const WinogradShape s, std::int64_t t0,
+                          int count, int ld, bool round) {
   const int j = int(blockIdx.x) * blockDim.x + threadIdx.x;
   if (j >= count) return;
   const int c = int(blockIdx.y);
   const TileCoord tc = tile_coord(t0 + j, s);
-  const float* img = x + (tc.n * s.cin + c) * (std::int64_t(s.hin) * s.win);
+  const std::int64_t plane_offset = (tc.n * s.cin + c) * (std::int64_t(s.hin) * s.win);
+  const float* img = x + plane_offset;
+  const float* keep = Masked ? mask + plane_offset : nullptr;
   constexpr int M = winograd::kOutput<R>;
   const int h0 = tc.th * M - s.pad_h, w0 = tc.tw * M - s.pad_w;
   float d[winograd::kElems];
@@ -142,7 +147,11 @@ __global__ void __launch_bounds__(256)
 #pragma unroll
     for (int q = 0; q < 6; ++q) {
       const int w = w0 + q;
-      d[6 * r + q] = row_ok && w >= 0 && w < s.win ? __ldg(img + h * s.win + w) : 0.f;
+      const bool in = row_ok && w >= 0 && w < s.win;
+      if constexpr (Masked)
+        d[6 * r + q] = in && __ldg(keep + h * s.win + w) > 0.f ? __ldg(img + h * s.win + w) : 0.f;
+      else
+        d[6 * r + q] = in ? __ldg(img + h * s.win + w) : 0.f;
     }
   }
   float out[winograd::kElems];
@@ -195,9 +204,11 @@ __global__ void __launch_bounds__(256)
 
 // The three passes over every chunk of tiles; the filter is transformed by the caller (rounded to
 // TF32 when `round`, as this then rounds the input's transform and multiplies on TF32 tiles). ep:
-// the bias (may be null) and a fused ReLU, applied by the output transform.
+// the bias (may be null) and a fused ReLU, applied by the output transform. mask (may be null):
+// the input is read as in * (mask > 0) (a ReLU's backward in front of backward data).
 inline cudaError_t winograd_run(float* out, const float* in, Epilogue ep, const WinogradShape& s,
-                                float* workspace, cudaStream_t stream, bool round) {
+                                float* workspace, cudaStream_t stream, bool round,
+                                const float* mask = nullptr) {
   const float* u = workspace;
   float* v = workspace + s.filter_floats;
   float* m = v + std::size_t(winograd::kElems) * s.cin * s.chunk;
@@ -206,12 +217,15 @@ inline cudaError_t winograd_run(float* out, const float* in, Epilogue ep, const 
   for (std::int64_t t0 = 0; t0 < s.tiles; t0 += s.chunk) {
     const int count = int(s.tiles - t0 < s.chunk ? s.tiles - t0 : s.chunk);
     const unsigned blocks = unsigned((count + 255) / 256);
-    if (s.r == 3)
-      winograd_input_kernel<3>
-          <<<dim3(blocks, unsigned(s.cin)), 256, 0, stream>>>(v, in, s, t0, count, ld, round);
+    const dim3 in_grid(blocks, unsigned(s.cin));
+    if (s.r == 3 && mask)
+      winograd_input_kernel<3, true><<<in_grid, 256, 0, stream>>>(v, in, mask, s, t0, count, ld, round);
+    else if (s.r == 3)
+      winograd_input_kernel<3, false><<<in_grid, 256, 0, stream>>>(v, in, mask, s, t0, count, ld, round);
+    else if (mask)
+      winograd_input_kernel<5, true><<<in_grid, 256, 0, stream>>>(v, in, mask, s, t0, count, ld, round);
     else
-      winograd_input_kernel<5>
-          <<<dim3(blocks, unsigned(s.cin)), 256, 0, stream>>>(v, in, s, t0, count, ld, round);
+      winograd_input_kernel<5, false><<<in_grid, 256, 0, stream>>>(v, in, mask, s, t0, count, ld, round);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return e;
     GemmDesc g;
@@ -333,11 +347,13 @@ inline cudaError_t conv2d_forward_winograd(
 }
 
 // dx from dy for the same layers, by Winograd on the turned filter; overwrites dx. Same contract as
-// conv2d_forward_winograd (max_workspace as given to the workspace query).
+// conv2d_forward_winograd (max_workspace as given to the workspace query). relu_mask (may be
+// null; dy's shape): dx from dy * (relu_mask > 0), the backward of a ReLU whose output is
+// relu_mask applied as dy is read.
 inline cudaError_t conv2d_backward_data_winograd(
     float* dx, const float* dy, const float* w, const Conv2dDesc& d, void* workspace,
     std::size_t workspace_bytes, cudaStream_t stream,
-    std::size_t max_workspace = detail::kWinogradMaxWorkspace) {
+    std::size_t max_workspace = detail::kWinogradMaxWorkspace, const float* relu_mask = nullptr) {
   detail::WinogradShape s;
   if (!detail::winograd_backward_data_shape(d, s, max_workspace)) return cudaErrorInvalidValue;
   if (!dx || !dy || !w || !workspace || workspace_bytes < s.workspace_bytes)
@@ -346,7 +362,7 @@ inline cudaError_t conv2d_backward_data_winograd(
   const bool tf32 = detail::winograd_tf32();
   const cudaError_t e = detail::winograd_transform_filter<true>(ws, w, s, stream, tf32);
   if (e != cudaSuccess) return e;
-  return detail::winograd_run(dx, dy, nullptr, s, ws, stream, tf32);
+  return detail::winograd_run(dx, dy, nullptr, s, ws, stream, tf32, relu_mask);
 }
 
 }  // namespace tinycnn::kernels::cuda

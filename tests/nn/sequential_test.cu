@@ -114,9 +114,10 @@ TEST_CASE(
   }
 }
 
-TEST_CASE("cuda nn: frozen convolutions taking their ReLU's backward (Winograd masking dy) give "
-          "the same input gradient",
-          "[cuda][nn]") {
+TEST_CASE(
+    "cuda nn: frozen convolutions taking their ReLU's backward (Winograd masking dy) give "
+    "the same input gradient",
+    "[cuda][nn]") {
   TINYCNN_REQUIRE_CUDA();
   namespace kc = kernels::cuda;
   // conv2's backward data runs by Winograd and takes the mask; conv1's (C = 3) runs on the direct

@@ -419,7 +419,7 @@ class Sequential {
   std::vector<Tensor<T, D>> acts_;  // acts_[i]: input of layer i, kept when backward needs it
   std::vector<bool> is_tap_;        // layers whose outputs the last forward_taps keeps
   std::vector<bool> folded_;        // ReLU layers whose backward the next layer takes over
-  std::vector<bool> fused_;           // ReLU layers whose forward the layer before took over
+  std::vector<bool> fused_;         // ReLU layers whose forward the layer before took over
   std::vector<bool> fused_backward_;  // ... and whose backward too
   std::size_t forward_end_ = 0;
   Shape output_shape_;

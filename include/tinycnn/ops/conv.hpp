@@ -185,7 +185,8 @@ Tensor<T, D> conv2d_backward_data_relu(const Tensor<T, D>& dy, const Tensor<T, D
                                        const Tensor<T, D>& w, const Shape& x_shape,
                                        const Conv2dOptions& o = {}) {
   const auto d = conv2d_desc("conv2d_backward_data_relu", x_shape, w.shape(), o);
-  detail::check_shape("conv2d_backward_data_relu", "output gradient dy", dy, conv2d_output_shape(d));
+  detail::check_shape("conv2d_backward_data_relu", "output gradient dy", dy,
+                      conv2d_output_shape(d));
   detail::check_shape("conv2d_backward_data_relu", "ReLU output y", y, conv2d_output_shape(d));
 #if TINYCNN_HAS_CUDA_KERNELS
   if constexpr (!detail::kIsCpu<D> && std::is_same_v<T, float>) {

@@ -5,11 +5,11 @@
 // the forward on each of those paths.
 #include <catch2/catch.hpp>
 
-#include <tinycnn/tinycnn.hpp>
 #include <tinycnn/kernels/cuda/conv.cuh>
 #include <tinycnn/kernels/cuda/elementwise.cuh>
-#include <tinycnn/kernels/tf32.hpp>
 #include <tinycnn/kernels/reference/conv.hpp>
+#include <tinycnn/kernels/tf32.hpp>
+#include <tinycnn/tinycnn.hpp>
 
 #include <cstdint>
 #include <functional>
@@ -699,9 +699,10 @@ TEST_CASE("cuda conv: a ReLU fused into the forward on every path gives relu(con
   }
 }
 
-TEST_CASE("cuda conv: backward data by Winograd masking dy by a ReLU's output gives the unmasked "
-          "result of relu_backward's output bit for bit",
-          "[cuda][kernels][conv]") {
+TEST_CASE(
+    "cuda conv: backward data by Winograd masking dy by a ReLU's output gives the unmasked "
+    "result of relu_backward's output bit for bit",
+    "[cuda][kernels][conv]") {
   TINYCNN_REQUIRE_CUDA();
   TINYCNN_SEED_INFO();
   using tinycnn::test::conv;
@@ -731,8 +732,8 @@ TEST_CASE("cuda conv: backward data by Winograd masking dy by a ReLU's output gi
     const std::size_t ws_bytes = kc::conv2d_backward_data_workspace_bytes(c.desc);
     auto ws = poisoned_workspace(ws_bytes);
     CHECK(kc::conv2d_backward_data_implicit_gemm(dx.data(), dy.data(), w.data(), c.desc, ws.data(),
-                                                 ws_bytes, dy.data(), tinycnn::cuda_stream()) ==
-          cudaErrorInvalidValue);
+                                                 ws_bytes, dy.data(),
+                                                 tinycnn::cuda_stream()) == cudaErrorInvalidValue);
   }
   for (const bool tf32 : {false, true}) {
     const ConvTf32Scope scope(tf32);

@@ -219,13 +219,17 @@ inline cudaError_t winograd_run(float* out, const float* in, Epilogue ep, const 
     const unsigned blocks = unsigned((count + 255) / 256);
     const dim3 in_grid(blocks, unsigned(s.cin));
     if (s.r == 3 && mask)
-      winograd_input_kernel<3, true><<<in_grid, 256, 0, stream>>>(v, in, mask, s, t0, count, ld, round);
+      winograd_input_kernel<3, true>
+          <<<in_grid, 256, 0, stream>>>(v, in, mask, s, t0, count, ld, round);
     else if (s.r == 3)
-      winograd_input_kernel<3, false><<<in_grid, 256, 0, stream>>>(v, in, mask, s, t0, count, ld, round);
+      winograd_input_kernel<3, false>
+          <<<in_grid, 256, 0, stream>>>(v, in, mask, s, t0, count, ld, round);
     else if (mask)
-      winograd_input_kernel<5, true><<<in_grid, 256, 0, stream>>>(v, in, mask, s, t0, count, ld, round);
+      winograd_input_kernel<5, true>
+          <<<in_grid, 256, 0, stream>>>(v, in, mask, s, t0, count, ld, round);
     else
-      winograd_input_kernel<5, false><<<in_grid, 256, 0, stream>>>(v, in, mask, s, t0, count, ld, round);
+      winograd_input_kernel<5, false>
+          <<<in_grid, 256, 0, stream>>>(v, in, mask, s, t0, count, ld, round);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return e;
     GemmDesc g;

@@ -16,14 +16,8 @@ set -u
 step=${1:-1}
 . tools/gpu/round_env.sh
 style() {  # style TF32 MODEL SIZES FOLD NARROW LOG
-  local part
-  part=$(mktemp)
-  TINYCNN_CUDA_TF32=$1 TINYCNN_FOLD_RELU=$4 TINYCNN_GEMM_NARROW_TILES=$5 timeout 120 \
-    .gpu/run benchmarks/cuda_style_bench --models="$2" --sizes="$3" >"$part" 2>&1
-  echo "$2 TF32=$1 FOLD=$4 NARROW=$5: rc=$?"
-  style_lines "$part"
-  { echo "== $2 TINYCNN_CUDA_TF32=$1 TINYCNN_FOLD_RELU=$4 TINYCNN_GEMM_NARROW_TILES=$5"; cat "$part"; } >>"$out/$6"
-  rm -f "$part"
+  style_call "$6" "$2" "$3" TINYCNN_CUDA_TF32="$1" TINYCNN_FOLD_RELU="$4" \
+    TINYCNN_GEMM_NARROW_TILES="$5"
 }
 if [ "$step" = 1 ]; then
   bash tools/gpu/round.sh tests

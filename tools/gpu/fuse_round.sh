@@ -16,14 +16,7 @@ step=${1:-1}
 before=${BEFORE:-0}
 . tools/gpu/round_env.sh
 style() {  # style TF32 MODEL SIZES FUSE LOG
-  local part
-  part=$(mktemp)
-  TINYCNN_CUDA_TF32=$1 TINYCNN_FUSE_RELU=$4 timeout 120 \
-    .gpu/run benchmarks/cuda_style_bench --models="$2" --sizes="$3" >"$part" 2>&1
-  echo "$2 TF32=$1 FUSE=$4: rc=$?"
-  style_lines "$part"
-  { echo "== $2 TINYCNN_CUDA_TF32=$1 TINYCNN_FUSE_RELU=$4"; cat "$part"; } >>"$out/$5"
-  rm -f "$part"
+  style_call "$5" "$2" "$3" TINYCNN_CUDA_TF32="$1" TINYCNN_FUSE_RELU="$4"
 }
 if [ "$step" = 1 ]; then
   bash tools/gpu/round.sh tests

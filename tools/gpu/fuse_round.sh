@@ -10,7 +10,9 @@
 #           interleaved per model, TF32, 256 px to 7680x4320
 #   step 2: the same in fp32 at 512-2048 px; ours (fused, the default) and PyTorch's TF32 default
 #           in the same call, VGG-16/19 and NIN at 512-2048 px
-# Usage on the device machine: bash tools/gpu/fuse_round.sh 1|2
+#   step 3: ours and PyTorch in the same call where earlier steps left PyTorch out: TF32 at 4096 px
+#           and 7680x4320, fp32 (TF32 off for both) at 512-2048 px
+# Usage on the device machine: bash tools/gpu/fuse_round.sh 1|2|3
 set -u
 step=${1:-1}
 before=${BEFORE:-0}
@@ -39,5 +41,17 @@ if [ "$step" = 2 ]; then
     --sizes 512,1024,2048 --warmup 2 --min-iters 3 --min-time 1 \
     --out "$out/torch_tf32.json" >"$out/torch_tf32.log" 2>&1
   echo "torch tf32: rc=$?"; grep "it/min" "$out/torch_tf32.log"
+fi
+if [ "$step" = 3 ]; then
+  for model in vgg16 vgg19 nin; do style 1 $model 4096,7680x4320 1 style_tf32_big_same_call.log; done
+  timeout 300 python3 tools/style_bench_torch.py --device cuda --tf32 on --models vgg16,vgg19,nin \
+    --sizes 4096,7680x4320 --warmup 2 --min-iters 3 --min-time 1 \
+    --out "$out/torch_tf32_big.json" >"$out/torch_tf32_big.log" 2>&1
+  echo "torch tf32 4096/8K: rc=$?"; grep "it/min" "$out/torch_tf32_big.log"
+  for model in vgg16 vgg19 nin; do style 0 $model 512,1024,2048 1 style_fp32_same_call.log; done
+  timeout 200 python3 tools/style_bench_torch.py --device cuda --tf32 off --models vgg16,vgg19,nin \
+    --sizes 512,1024,2048 --warmup 2 --min-iters 3 --min-time 1 \
+    --out "$out/torch_fp32.json" >"$out/torch_fp32.log" 2>&1
+  echo "torch fp32: rc=$?"; grep "it/min" "$out/torch_fp32.log"
 fi
 rm -f "$out/env.txt"

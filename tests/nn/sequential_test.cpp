@@ -167,22 +167,37 @@ TEST_CASE(
   }
 }
 
-TEST_CASE("nn: frozen convolutions taking their ReLU's backward give the same input gradient",
+TEST_CASE("nn: frozen convolutions taking the backward of the ReLUs around them give the same "
+          "input gradient",
           "[nn]") {
-  const auto plain = test::run_frozen_relu_net<cpu>(false, false);
-  for (const bool fuse_backward : {false, true}) {
-    INFO("backward fused too: " << fuse_backward);
-    const auto r = test::run_frozen_relu_net<cpu>(true, fuse_backward);
-    REQUIRE(r.out == plain.out);
-    REQUIRE(r.dx == plain.dx);
-    CHECK(r.fused[1]);
-    CHECK(r.fused[3]);
-    CHECK(r.fused[5]);
-    CHECK(r.fused_backward[1] == fuse_backward);
-    CHECK(r.fused_backward[3] == fuse_backward);
-    CHECK_FALSE(r.fused_backward[5]);  // folded into the pooling
-    CHECK(r.folded[5]);
-  }
+  const auto plain = test::run_frozen_relu_net<cpu>(false, false, false);
+  for (const bool fold : {false, true})
+    for (const int fusion : {0, 1, 2}) {
+      const bool fuse = fusion > 0, fuse_backward = fusion == 2;
+      INFO("folding " << fold << ", fusion " << fuse << ", backward too " << fuse_backward);
+      const auto r = test::run_frozen_relu_net<cpu>(fold, fuse, fuse_backward);
+      REQUIRE(r.out == plain.out);
+      REQUIRE(r.dx == plain.dx);
+      for (const std::size_t i : {1, 3, 5}) {
+        CHECK(r.folded[i] == fold);  // into conv2, conv3, the pooling
+        CHECK(r.fused[i] == fuse);
+        CHECK(r.fused_backward[i] == (fuse_backward && !fold));
+      }
+    }
+}
+
+TEST_CASE("nn gradients: ReLU in front of a convolution (its backward folded into the "
+          "convolution's)",
+          "[nn][gradcheck]") {
+  TINYCNN_SEED_INFO();
+  Sequential<double> net(17);
+  net << Conv2d(2, 3, 3, {.padding = 1}) << ReLU() << Conv2d(3, 4, 3, {.padding = 1}) << ReLU()
+      << Conv2d(4, 2, 1);
+  check_gradients(net, {2, 2, 7, 6}, 17);
+  net.forward(Tensor<double>({1, 2, 7, 6}));
+  CHECK(net.relu_backward_folded(1));
+  CHECK(net.relu_backward_folded(3));
+  CHECK_FALSE(net.relu_backward_fused(1));
 }
 
 TEST_CASE("nn: Dropout masks in training, is the identity in eval, backward uses the same mask",

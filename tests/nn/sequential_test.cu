@@ -114,14 +114,13 @@ TEST_CASE(
   }
 }
 
-TEST_CASE(
-    "cuda nn: frozen convolutions taking their ReLU's backward (Winograd masking dy) give "
-    "the same input gradient",
-    "[cuda][nn]") {
+TEST_CASE("cuda nn: frozen convolutions taking the backward of the ReLUs around them (Winograd "
+          "masking dy or dx) give the same input gradient",
+          "[cuda][nn]") {
   TINYCNN_REQUIRE_CUDA();
   namespace kc = kernels::cuda;
-  // conv2's backward data runs by Winograd and takes the mask; conv1's (C = 3) runs on the direct
-  // kernel, so its ReLU's backward runs first inside the convolution's backward.
+  // conv2's and conv3's backward data run by Winograd and take the masks; conv1's (C = 3) runs on
+  // the direct kernel, so a ReLU's backward fused into it masks dy in place first.
   kernels::Conv2dDesc conv2;
   conv2.n = 1, conv2.c = 32, conv2.h = 40, conv2.w = 40, conv2.k = 32, conv2.r = 3, conv2.s = 3;
   conv2.pad_h = conv2.pad_w = 1;
@@ -129,15 +128,20 @@ TEST_CASE(
   conv1.c = 3;
   if (kc::detail::winograd_mode() == 2) CHECK(kc::conv2d_backward_data_takes_relu_mask(conv2));
   CHECK_FALSE(kc::conv2d_backward_data_takes_relu_mask(conv1));
-  const auto plain = test::run_frozen_relu_net<gpu>(false, false);
-  const auto cpu_run = test::run_frozen_relu_net<cpu>(true, true);
-  for (const bool fuse_backward : {false, true}) {
-    INFO("backward fused too: " << fuse_backward);
-    const auto r = test::run_frozen_relu_net<gpu>(true, fuse_backward);
-    CHECK(r.fused_backward[3] == fuse_backward);
-    CHECK(r.fused_backward == (fuse_backward ? cpu_run.fused_backward : plain.fused_backward));
-    REQUIRE(r.out == plain.out);
-    REQUIRE(r.dx == plain.dx);  // the same values reach the same kernels
-  }
+  const auto plain = test::run_frozen_relu_net<gpu>(false, false, false);
+  const auto cpu_run = test::run_frozen_relu_net<cpu>(true, true, true);
+  for (const bool fold : {false, true})
+    for (const int fusion : {0, 1, 2}) {
+      const bool fuse = fusion > 0, fuse_backward = fusion == 2;
+      INFO("folding " << fold << ", fusion " << fuse << ", backward too " << fuse_backward);
+      const auto r = test::run_frozen_relu_net<gpu>(fold, fuse, fuse_backward);
+      for (const std::size_t i : {1, 3, 5}) {
+        CHECK(r.folded[i] == fold);
+        CHECK(r.fused_backward[i] == (fuse_backward && !fold));
+      }
+      if (fold && fusion == 2) CHECK(r.fused_backward == cpu_run.fused_backward);
+      REQUIRE(r.out == plain.out);
+      REQUIRE(r.dx == plain.dx);  // the same values reach the same kernels
+    }
   TINYCNN_REQUIRE_CLOSE(plain.dx, cpu_run.dx, 1e-4);
 }

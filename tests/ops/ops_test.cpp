@@ -74,6 +74,12 @@ TEMPLATE_TEST_CASE("ops: conv2d forward and backward match the reference", "[ops
   const auto relu_y = ops::relu(y);
   CHECK(ops::conv2d_backward_data_relu(dy, relu_y, w, x.shape(), o).to_vector() ==
         ops::conv2d_backward_data(ops::relu_backward(dy, relu_y), w, x.shape(), o).to_vector());
+  // And through the ReLU before it too (its output: the convolution's input).
+  const auto relu_x = ops::relu(x);
+  CHECK(ops::conv2d_backward_data_relu(dy, &relu_y, w, x.shape(), o, &relu_x).to_vector() ==
+        ops::relu_backward(ops::conv2d_backward_data(ops::relu_backward(dy, relu_y), w, x.shape(), o),
+                           relu_x)
+            .to_vector());
   std::vector<TestType> want_dx(x.numel());
   ref::conv2d_backward_data_reference(want_dx.data(), dy.data(), w.data(), d);
   TINYCNN_REQUIRE_CLOSE(dx.to_vector(), want_dx, tol);
@@ -240,7 +246,7 @@ TEST_CASE("ops reject bad input with tinycnn::Error naming the problem", "[ops][
     REQUIRE_THROWS_WITH(ops::conv2d_backward_bias(Tensor<float>({2, 4})), Contains("rank 4"));
     REQUIRE_THROWS_WITH(ops::conv2d_backward_data_relu(Tensor<float>({2, 4, 6, 6}),
                                                        Tensor<float>({2, 4, 6, 5}), w4, x4.shape()),
-                        Contains("ReLU output y must have shape [2, 4, 6, 6]"));
+                        Contains("relu_after must have shape [2, 4, 6, 6]"));
   }
   SECTION("pooling") {
     REQUIRE_THROWS_WITH(ops::max_pool2d(Tensor<float>({8, 8}), ops::Pool2dOptions{}), Contains("rank 4"));

@@ -56,6 +56,14 @@ TEST_CASE("cuda ops: conv2d forward and backward agree with the CPU", "[cuda][op
     const auto dyr = random_host(y.shape(), 17).to<tinycnn::cuda>();
     CHECK(host(ops::conv2d_backward_data_relu(dyr, yr, wg, x.shape(), o)) ==
           host(ops::conv2d_backward_data(ops::relu_backward(dyr, yr), wg, x.shape(), o)));
+    // With the ReLU before as well (Winograd: in the output transform; here: a pass after).
+    const auto rxw = ops::relu(xw), rx = ops::relu(xg);
+    CHECK(host(ops::conv2d_backward_data_relu(dyw, &yw, ww, xw.shape(), o1, &rxw)) ==
+          host(ops::relu_backward(
+              ops::conv2d_backward_data(ops::relu_backward(dyw, yw), ww, xw.shape(), o1), rxw)));
+    CHECK(host(ops::conv2d_backward_data_relu(dyr, &yr, wg, x.shape(), o, &rx)) ==
+          host(ops::relu_backward(
+              ops::conv2d_backward_data(ops::relu_backward(dyr, yr), wg, x.shape(), o), rx)));
   }
   auto dy = random_host(y.shape(), 13);
   auto dyg = dy.to<tinycnn::cuda>();

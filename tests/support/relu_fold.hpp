@@ -87,10 +87,13 @@ FoldRun run_relu_fold_net(bool fold, bool taps, bool fuse, bool fuse_backward = 
 }
 
 // Style transfer's case: frozen convolutions, the input gradient alone. conv1 (3 -> 32) relu1
-// conv2 (32 -> 32, 40x40: backward data by Winograd on CUDA, which masks dy itself when it takes
-// relu2's backward) relu2 conv3 relu3 pool (relu3 folded into the pooling when folding is on).
+// conv2 (32 -> 32, 40x40: backward data by Winograd on CUDA) relu2 conv3 relu3 pool. With folding,
+// relu1 and relu2 go into the backward data of conv2 and conv3 (dx masked by their inputs) and
+// relu3 into the pooling; without, but with backward fusion, each ReLU's backward goes into the
+// convolution before it (conv2 masks dy in its Winograd input transform; conv1, on the direct
+// kernel, masks dy in place first).
 template <Device D>
-FoldRun run_frozen_relu_net(bool fuse, bool fuse_backward) {
+FoldRun run_frozen_relu_net(bool fold, bool fuse, bool fuse_backward) {
   nn::Sequential<float, D> net(22);
   net.add("conv1", nn::Conv2d(3, 32, 3, {.padding = 1})).add("relu1", nn::ReLU());
   net.add("conv2", nn::Conv2d(32, 32, 3, {.padding = 1})).add("relu2", nn::ReLU());
@@ -99,6 +102,7 @@ FoldRun run_frozen_relu_net(bool fuse, bool fuse_backward) {
   net.eval();
   net.set_grad_enabled(true);
   net.freeze();
+  net.set_relu_folding(fold);
   net.set_relu_fusion(fuse, fuse_backward);
   const Shape in{1, 3, 40, 40};
   const Tensor<float, D> x =

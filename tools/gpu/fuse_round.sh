@@ -12,7 +12,13 @@
 #           in the same call, VGG-16/19 and NIN at 512-2048 px
 #   step 3: ours and PyTorch in the same call where earlier steps left PyTorch out: TF32 at 4096 px
 #           and 7680x4320, fp32 (TF32 off for both) at 512-2048 px
-# Usage on the device machine: bash tools/gpu/fuse_round.sh 1|2|3
+#   step 4: a ReLU's backward folded into the convolution after it (its backward data masks dx by
+#           its input): the [cuda] suite, the masked cases under memcheck, style iterations with
+#           TINYCNN_FOLD_RELU=pool (folding into max pooling only, before) and the default
+#           interleaved per model, TF32 256 px to 7680x4320, fp32 512-2048 px
+#   step 5: after freeing a folded ReLU's output as soon as the convolution after it is done:
+#           the [cuda] suite, and VGG-16/19 pool-only against the default at 2048 px and 8K (TF32)
+# Usage on the device machine: bash tools/gpu/fuse_round.sh 1|2|3|4|5
 set -u
 step=${1:-1}
 before=${BEFORE:-0}
@@ -24,7 +30,7 @@ if [ "$step" = 1 ]; then
   bash tools/gpu/round.sh tests
   grep -E "^(All tests passed|test cases)" "$out/cuda_tests.log" | tail -2
   timeout 150 compute-sanitizer --tool memcheck --error-exitcode 99 .gpu/bin/tests/tinycnn_cuda_tests \
-    "cuda conv: a ReLU fused*,cuda conv: backward data by Winograd masking*,cuda nn: folding*,cuda nn: frozen*,cuda ops: conv2d*" >"$out/memcheck_fuse.log" 2>&1
+    "cuda conv: a ReLU fused*,cuda conv: backward data masked*,cuda nn: folding*,cuda nn: frozen*,cuda ops: conv2d*" >"$out/memcheck_fuse.log" 2>&1
   echo "memcheck fuse: rc=$? $(grep -E 'ERROR SUMMARY|test cases|All tests' "$out/memcheck_fuse.log" | tail -2 | paste -sd' ')"
   for model in vgg16 vgg19 nin; do
     style 1 $model 256,512,1024,2048,7680x4320 "$before" style_ab_tf32.log
@@ -53,5 +59,31 @@ if [ "$step" = 3 ]; then
     --sizes 512,1024,2048 --warmup 2 --min-iters 3 --min-time 1 \
     --out "$out/torch_fp32.json" >"$out/torch_fp32.log" 2>&1
   echo "torch fp32: rc=$?"; grep "it/min" "$out/torch_fp32.log"
+fi
+if [ "$step" = 4 ]; then
+  bash tools/gpu/round.sh tests
+  grep -E "^(All tests passed|test cases)" "$out/cuda_tests.log" | tail -2
+  timeout 150 compute-sanitizer --tool memcheck --error-exitcode 99 .gpu/bin/tests/tinycnn_cuda_tests \
+    "cuda conv: backward data masked*,cuda nn: frozen*,cuda ops: conv2d*" >"$out/memcheck_fold_conv.log" 2>&1
+  echo "memcheck: rc=$? $(grep -E 'ERROR SUMMARY|test cases|All tests' "$out/memcheck_fold_conv.log" | tail -2 | paste -sd' ')"
+  fold() {  # fold TF32 MODEL SIZES FOLD LOG
+    style_call "$5" "$2" "$3" TINYCNN_CUDA_TF32="$1" TINYCNN_FOLD_RELU="$4"
+  }
+  for model in vgg16 vgg19 nin; do
+    fold 1 $model 256,512,1024,2048,7680x4320 pool style_fold_conv_tf32.log
+    fold 1 $model 256,512,1024,2048,7680x4320 1 style_fold_conv_tf32.log
+  done
+  for model in vgg16 vgg19; do
+    fold 0 $model 512,1024,2048 pool style_fold_conv_fp32.log
+    fold 0 $model 512,1024,2048 1 style_fold_conv_fp32.log
+  done
+fi
+if [ "$step" = 5 ]; then
+  bash tools/gpu/round.sh tests
+  grep -E "^(All tests passed|test cases)" "$out/cuda_tests.log" | tail -2
+  for model in vgg16 vgg19; do
+    style_call style_fold_conv_tf32.log $model 2048,7680x4320 TINYCNN_CUDA_TF32=1 TINYCNN_FOLD_RELU=pool
+    style_call style_fold_conv_tf32.log $model 2048,7680x4320 TINYCNN_CUDA_TF32=1 TINYCNN_FOLD_RELU=1
+  done
 fi
 rm -f "$out/env.txt"

@@ -156,7 +156,10 @@ class Conv2dModule final : public Module<T, D> {
                   " input channels, got input of shape ", in);
     return ops::conv2d_output_shape(ops::conv2d_desc("Conv2d", in, weight_.value.shape(), opts_));
   }
-  BackwardNeeds backward_needs() const override { return {.input = !this->frozen_}; }
+  // The input is kept for the filter gradient, and as the mask of a ReLU folded in from before.
+  BackwardNeeds backward_needs() const override {
+    return {.input = !this->frozen_ || fold_relu_};
+  }
   Tensor<T, D> forward(const Tensor<T, D>& x, bool) override {
     output_shape(x.shape());
     input_shape_ = x.shape();
@@ -170,29 +173,36 @@ class Conv2dModule final : public Module<T, D> {
     fuse_relu_ = on;
     return true;
   }
-  // With the ReLU's backward fused (y: the ReLU's output), dy is the ReLU's output gradient.
+  // The ReLU after (fuse_relu_backward; y: its output): dy is that ReLU's output gradient. The
+  // ReLU before (fold_relu_backward; x: its output): dx is that ReLU's input gradient.
   Tensor<T, D> backward(const Tensor<T, D>& dy, const Tensor<T, D>* x, const Tensor<T, D>* y,
                         bool need_dx) override {
     if (this->frozen_ && !need_dx) return {};
-    if (fuse_relu_backward_ && y) return backward_plain(ops::relu_backward(dy, *y), x, need_dx);
-    return backward_plain(dy, x, need_dx);
+    if (!(fuse_relu_backward_ && y)) return backward_plain(dy, x, need_dx);
+    return backward_plain(ops::relu_backward(dy, *y), x, need_dx);
   }
-  // Sequential's path when dx is wanted: a frozen layer whose backward data masks dy inside the
-  // convolution (CUDA Winograd) reads the ReLU's output there; otherwise dy is masked in place
-  // first, as the ReLU's own backward would, so no extra tensor is held.
+  // Sequential's path when dx is wanted: a frozen layer whose backward data runs by Winograd on
+  // CUDA applies both ReLUs' masks inside it; otherwise dy is masked in place first (as the ReLU's
+  // own backward would, so no extra tensor is held) and dx after.
   bool backward_in_place(Tensor<T, D>& dy, const Tensor<T, D>* x, const Tensor<T, D>* y) override {
-    if (!(fuse_relu_backward_ && y)) return false;
+    const bool after = fuse_relu_backward_ && y, before = fold_relu_ && x;
+    if (!after && !before) return false;
     if (this->frozen_ && ops::conv2d_backward_data_takes_relu_mask<T, D>(
                              input_shape_, weight_.value.shape(), opts_)) {
-      dy = ops::conv2d_backward_data_relu(dy, *y, weight_.value, input_shape_, opts_);
+      dy = ops::conv2d_backward_data_relu(dy, after ? y : nullptr, weight_.value, input_shape_,
+                                          opts_, before ? x : nullptr);
       return true;
     }
-    ops::relu_backward_(dy, *y);
+    if (after) ops::relu_backward_(dy, *y);
     dy = backward_plain(dy, x, true);
     return true;
   }
   bool fuse_relu_backward(bool on) override {
     fuse_relu_backward_ = on;
+    return true;
+  }
+  bool fold_relu_backward(bool on) override {
+    fold_relu_ = on;
     return true;
   }
   std::vector<NamedParameter<T, D>> parameters() override {
@@ -203,12 +213,15 @@ class Conv2dModule final : public Module<T, D> {
  private:
   Conv2d spec_;
   Parameter<T, D> weight_, bias_;
+  // Filter and bias gradients (unless frozen), and dx (through the ReLU before when folded).
   Tensor<T, D> backward_plain(const Tensor<T, D>& dy, const Tensor<T, D>* x, bool need_dx) {
     if (!this->frozen_) {
       weight_.accumulate(ops::conv2d_backward_filter(dy, *x, weight_.value.shape(), opts_));
       if (spec_.options.bias) bias_.accumulate(ops::conv2d_backward_bias(dy));
     }
     if (!need_dx) return {};
+    if (fold_relu_ && x)
+      return ops::conv2d_backward_data_relu(dy, nullptr, weight_.value, input_shape_, opts_, x);
     return ops::conv2d_backward_data(dy, weight_.value, input_shape_, opts_);
   }
 
@@ -216,6 +229,7 @@ class Conv2dModule final : public Module<T, D> {
   Shape input_shape_;
   bool fuse_relu_ = false;           // forward writes max(y, 0): the ReLU after it is left out
   bool fuse_relu_backward_ = false;  // backward masks dy by the ReLU's output (given as y)
+  bool fold_relu_ = false;           // backward masks dx by the input (the ReLU before's output)
 };
 
 template <class T, Device D>

@@ -74,11 +74,13 @@ class Sequential {
     for (auto& l : layers_) l.module->freeze(on);
     clear_activations();
   }
-  // Whether the backward of a ReLU followed by a layer that can take it over (max pooling:
-  // Module::fold_relu_backward) is left out, and the ReLU's output not kept for it. Same
-  // gradients (the pooling then passes none to inputs that are not positive); one pass over the
-  // activation less each way, and less memory. On by default; the environment variable
-  // TINYCNN_FOLD_RELU=0 turns it off for new models (to compare).
+  // Whether the backward of a ReLU followed by a layer that can take it over
+  // (Module::fold_relu_backward) is left out. Max pooling takes it by passing no gradient to
+  // inputs that are not positive (the ReLU's output is then not kept at all); a convolution by
+  // masking its input gradient by its input, the ReLU's output (kept for that instead). Same
+  // gradients; one pass over the activation less. On by default; the environment variable
+  // TINYCNN_FOLD_RELU=0 turns it off for new models, =pool folds into max pooling only (to
+  // compare).
   void set_relu_folding(bool on) {
     fold_relus_ = on;
     clear_activations();
@@ -291,7 +293,8 @@ class Sequential {
       const std::size_t i = j - 1;
       const bool want = fold_relus_ && grad_enabled_ && j < end &&
                         std::holds_alternative<ReLU>(layers_[i].spec) &&
-                        !(i < is_tap_.size() && is_tap_[i]);
+                        !(i < is_tap_.size() && is_tap_[i]) &&
+                        (!fold_into_pooling_only() || std::holds_alternative<MaxPool2d>(layers_[j].spec));
       const bool folded = layers_[j].module->fold_relu_backward(want);
       if (want && folded) folded_[i] = true;
     }
@@ -322,6 +325,13 @@ class Sequential {
     const char* v = std::getenv("TINYCNN_FOLD_RELU");
     return !(v && std::string(v) == "0");
   }
+  static bool fold_into_pooling_only() {
+    static const bool only = [] {
+      const char* v = std::getenv("TINYCNN_FOLD_RELU");
+      return v && std::string(v) == "pool";
+    }();
+    return only;
+  }
   static int default_relu_fusion() {
     const char* v = std::getenv("TINYCNN_FUSE_RELU");
     const std::string mode = v ? v : "";
@@ -341,9 +351,11 @@ class Sequential {
         if (backward_hook_) backward_hook_(i);
         continue;
       }
-      // The layer above gave the ReLU's input gradient already (folded), or the layer below
-      // takes the ReLU's backward with its own, reading the ReLU's output (fused).
+      // The layer above gave the ReLU's input gradient already (folded: the ReLU's output, if
+      // the layer above kept it as its input, is done with), or the layer below takes the
+      // ReLU's backward with its own, reading the ReLU's output (fused: kept until then).
       if (relu_backward_folded(i) || relu_backward_fused(i)) {
+        if (relu_backward_folded(i)) acts_[i + 1] = Tensor<T, D>();
         l.module->release();
         if (backward_hook_) backward_hook_(i);
         continue;

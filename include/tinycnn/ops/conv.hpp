@@ -175,33 +175,51 @@ bool conv2d_backward_data_takes_relu_mask(const Shape& x_shape, const Shape& w_s
   return false;
 }
 
-// dx from dy through the ReLU after the convolution and then the convolution: y is the ReLU's
-// output (the convolution's output after max(., 0), dy's shape), and dx is
-// conv2d_backward_data(dy * (y > 0), w, x_shape), bit for bit. On CUDA, where backward data runs
-// by Winograd, the mask is applied as dy is read (no pass of its own); elsewhere
-// relu_backward runs first.
+// dx of a convolution with ReLUs around it, each optional (null): relu_after is the output of the
+// ReLU after the convolution (dy's shape), relu_before the output of the ReLU before it (the
+// convolution's input, of shape x_shape). dx = relu_backward(conv2d_backward_data(
+// relu_backward(dy, *relu_after), w), *relu_before), bit for bit. On CUDA, where backward data
+// runs by Winograd, both masks are applied inside it (dy as the input transform reads it, dx as
+// the output transform writes it); elsewhere dy is masked into a new tensor first and dx in place
+// after.
 template <class T, Device D>
-Tensor<T, D> conv2d_backward_data_relu(const Tensor<T, D>& dy, const Tensor<T, D>& y,
+Tensor<T, D> conv2d_backward_data_relu(const Tensor<T, D>& dy,
+                                       std::type_identity_t<const Tensor<T, D>*> relu_after,
                                        const Tensor<T, D>& w, const Shape& x_shape,
-                                       const Conv2dOptions& o = {}) {
-  const auto d = conv2d_desc("conv2d_backward_data_relu", x_shape, w.shape(), o);
-  detail::check_shape("conv2d_backward_data_relu", "output gradient dy", dy,
-                      conv2d_output_shape(d));
-  detail::check_shape("conv2d_backward_data_relu", "ReLU output y", y, conv2d_output_shape(d));
+                                       const Conv2dOptions& o,
+                                       std::type_identity_t<const Tensor<T, D>*> relu_before) {
+  const char* op = "conv2d_backward_data_relu";
+  const auto d = conv2d_desc(op, x_shape, w.shape(), o);
+  detail::check_shape(op, "output gradient dy", dy, conv2d_output_shape(d));
+  if (relu_after) detail::check_shape(op, "output of the ReLU after, relu_after", *relu_after, dy.shape());
+  if (relu_before) detail::check_shape(op, "output of the ReLU before, relu_before", *relu_before, x_shape);
 #if TINYCNN_HAS_CUDA_KERNELS
   if constexpr (!detail::kIsCpu<D> && std::is_same_v<T, float>) {
-    if (!dy.empty() && kernels::cuda::conv2d_backward_data_takes_relu_mask(d)) {
+    const bool inside = kernels::cuda::conv2d_backward_data_takes_relu_mask(d);
+    if (!dy.empty() && (inside || !relu_after)) {
       auto dx = Tensor<T, D>::uninitialized(x_shape);
       if (dx.empty()) return dx;
       const std::size_t ws_bytes = kernels::cuda::conv2d_backward_data_workspace_bytes(d);
       auto ws = Tensor<unsigned char, D>::uninitialized({std::int64_t(ws_bytes)});
       TINYCNN_CUDA_LAUNCH(kernels::cuda::conv2d_backward_data_implicit_gemm, dx.data(), dy.data(),
-                          w.data(), d, static_cast<void*>(ws.data()), ws_bytes, y.data());
+                          w.data(), d, static_cast<void*>(ws.data()), ws_bytes,
+                          relu_after ? relu_after->data() : nullptr,
+                          relu_before ? relu_before->data() : nullptr);
       return dx;
     }
   }
 #endif
-  return conv2d_backward_data(relu_backward(dy, y), w, x_shape, o);
+  auto dx = relu_after ? conv2d_backward_data(relu_backward(dy, *relu_after), w, x_shape, o)
+                       : conv2d_backward_data(dy, w, x_shape, o);
+  if (relu_before) relu_backward_(dx, *relu_before);
+  return dx;
+}
+// dx from dy through the ReLU after the convolution (y: its output) and the convolution.
+template <class T, Device D>
+Tensor<T, D> conv2d_backward_data_relu(const Tensor<T, D>& dy, const Tensor<T, D>& y,
+                                       const Tensor<T, D>& w, const Shape& x_shape,
+                                       const Conv2dOptions& o = {}) {
+  return conv2d_backward_data_relu(dy, &y, w, x_shape, o, nullptr);
 }
 
 // dw from dy (N,K,P,Q) and x, for a filter of shape w_shape.

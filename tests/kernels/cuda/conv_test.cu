@@ -699,20 +699,46 @@ TEST_CASE("cuda conv: a ReLU fused into the forward on every path gives relu(con
   }
 }
 
-TEST_CASE(
-    "cuda conv: backward data by Winograd masking dy by a ReLU's output gives the unmasked "
-    "result of relu_backward's output bit for bit",
-    "[cuda][kernels][conv]") {
+namespace {
+
+// dx of the automatic backward data with the given masks, into a poisoned dx.
+std::vector<float> backward_data_with(const Conv2dDesc& d, const Tensor<float, cuda>& dy,
+                                      const Tensor<float, cuda>& w, const float* dy_mask,
+                                      const float* dx_mask) {
+  auto dx = poisoned_device(sizes(d).x);
+  const std::size_t ws_bytes = kc::conv2d_backward_data_workspace_bytes(d);
+  auto ws = poisoned_workspace(ws_bytes);
+  REQUIRE(kc::conv2d_backward_data_implicit_gemm(dx.data(), dy.data(), w.data(), d, ws.data(),
+                                                 ws_bytes, dy_mask, dx_mask,
+                                                 tinycnn::cuda_stream()) == cudaSuccess);
+  return dx.to_vector();
+}
+
+// A ReLU's output: random values with the negative ones at 0.
+Tensor<float, cuda> relu_output(std::int64_t n, std::uint64_t salt) {
+  auto v = tinycnn::test::random_vector<float>(n, salt);
+  for (float& x : v) x = x > 0.0f ? x : 0.0f;
+  return Tensor<float, cuda>({n}, v);
+}
+
+}  // namespace
+
+TEST_CASE("cuda conv: backward data masked by the ReLUs around the layer gives relu_backward "
+          "around the plain call bit for bit",
+          "[cuda][kernels][conv]") {
   TINYCNN_REQUIRE_CUDA();
   TINYCNN_SEED_INFO();
   using tinycnn::test::conv;
+  // Winograd takes both masks (dy as its input transform reads it, dx as its output transform
+  // writes it: 16-byte and ragged rows, 3x3 and 5x5).
   const std::vector<tinycnn::test::ConvCase> takes = {
       {"3x3 c64 k64 batch 2 32x32", conv(2, 64, 32, 32, 64, 3, 3, 1, 1)},
       {"3x3 c40 k33 37x35 pad 2", conv(1, 40, 37, 35, 33, 3, 3, 2, 2)},
       {"5x5 c96 k64 27x27", conv(1, 96, 27, 27, 64, 5, 5, 2, 2)},
   };
-  // Paths that do not take a mask: 1x1, direct (C <= 8), implicit GEMM (few tiles), phases.
-  const std::vector<tinycnn::test::ConvCase> refuses = {
+  // The other paths refuse a dy mask and take a dx mask as a pass after: 1x1, direct (C <= 8),
+  // implicit GEMM (few tiles, split), phases.
+  const std::vector<tinycnn::test::ConvCase> others = {
       {"1x1", conv(1, 64, 20, 20, 64, 1, 1)},
       {"direct c3", conv(1, 3, 40, 40, 64, 3, 3, 1, 1)},
       {"implicit 14x14", conv(1, 256, 14, 14, 256, 3, 3, 1, 1)},
@@ -722,43 +748,40 @@ TEST_CASE(
     for (const auto& c : takes) CHECK(kc::conv2d_backward_data_takes_relu_mask(c.desc));
   }
   std::uint64_t salt = 9300;
-  for (const auto& c : refuses) {
-    INFO(c.name);
-    CHECK_FALSE(kc::conv2d_backward_data_takes_relu_mask(c.desc));
-    const auto sz = sizes(c.desc);
-    Tensor<float, cuda> dy({sz.y}, tinycnn::test::random_vector<float>(sz.y, salt++));
-    Tensor<float, cuda> w({sz.w}, tinycnn::test::random_vector<float>(sz.w, salt++));
-    auto dx = poisoned_device(sz.x);
-    const std::size_t ws_bytes = kc::conv2d_backward_data_workspace_bytes(c.desc);
-    auto ws = poisoned_workspace(ws_bytes);
-    CHECK(kc::conv2d_backward_data_implicit_gemm(dx.data(), dy.data(), w.data(), c.desc, ws.data(),
-                                                 ws_bytes, dy.data(),
-                                                 tinycnn::cuda_stream()) == cudaErrorInvalidValue);
-  }
   for (const bool tf32 : {false, true}) {
     const ConvTf32Scope scope(tf32);
-    for (const auto& c : takes) {
-      INFO(c.name << (tf32 ? ", TF32" : ", fp32"));
-      const auto sz = sizes(c.desc);
-      // y: a ReLU's output (about half zeros); dy: any gradient.
-      auto y_host = tinycnn::test::random_vector<float>(sz.y, salt++);
-      for (float& v : y_host) v = v > 0.0f ? v : 0.0f;
-      Tensor<float, cuda> y({sz.y}, y_host);
-      Tensor<float, cuda> dy({sz.y}, tinycnn::test::random_vector<float>(sz.y, salt++));
-      Tensor<float, cuda> w({sz.w}, tinycnn::test::random_vector<float>(sz.w, salt++));
-      const std::size_t ws_bytes = kc::conv2d_backward_data_workspace_bytes(c.desc);
-      Tensor<float, cuda> masked_dy({sz.y});
-      REQUIRE(kc::relu_backward(masked_dy.data(), dy.data(), y.data(), sz.y,
-                                tinycnn::cuda_stream()) == cudaSuccess);
-      auto want = poisoned_device(sz.x), got = poisoned_device(sz.x);
-      auto ws = poisoned_workspace(ws_bytes);
-      REQUIRE(kc::conv2d_backward_data_implicit_gemm(want.data(), masked_dy.data(), w.data(),
-                                                     c.desc, ws.data(), ws_bytes,
-                                                     tinycnn::cuda_stream()) == cudaSuccess);
-      REQUIRE(kc::conv2d_backward_data_implicit_gemm(got.data(), dy.data(), w.data(), c.desc,
-                                                     ws.data(), ws_bytes, y.data(),
-                                                     tinycnn::cuda_stream()) == cudaSuccess);
-      REQUIRE(got.to_vector() == want.to_vector());
+    for (const bool winograd : {true, false}) {
+      for (const auto& c : winograd ? takes : others) {
+        INFO(c.name << (tf32 ? ", TF32" : ", fp32"));
+        const auto sz = sizes(c.desc);
+        const auto y = relu_output(sz.y, salt++), x = relu_output(sz.x, salt++);
+        Tensor<float, cuda> dy({sz.y}, tinycnn::test::random_vector<float>(sz.y, salt++));
+        Tensor<float, cuda> w({sz.w}, tinycnn::test::random_vector<float>(sz.w, salt++));
+        Tensor<float, cuda> masked_dy({sz.y});
+        REQUIRE(kc::relu_backward(masked_dy.data(), dy.data(), y.data(), sz.y,
+                                  tinycnn::cuda_stream()) == cudaSuccess);
+        const auto keep = x.to_vector();
+        auto masked_dx = [&](std::vector<float> v) {
+          for (std::size_t i = 0; i < v.size(); ++i) v[i] = keep[i] > 0.0f ? v[i] : 0.0f;
+          return v;
+        };
+        const auto plain_dy = backward_data_with(c.desc, dy, w, nullptr, nullptr);
+        CHECK(backward_data_with(c.desc, dy, w, nullptr, x.data()) == masked_dx(plain_dy));
+        if (winograd) {
+          const auto plain = backward_data_with(c.desc, masked_dy, w, nullptr, nullptr);
+          CHECK(backward_data_with(c.desc, dy, w, y.data(), nullptr) == plain);
+          CHECK(backward_data_with(c.desc, dy, w, y.data(), x.data()) == masked_dx(plain));
+        } else {
+          CHECK_FALSE(kc::conv2d_backward_data_takes_relu_mask(c.desc));
+          auto dx = poisoned_device(sz.x);
+          const std::size_t ws_bytes = kc::conv2d_backward_data_workspace_bytes(c.desc);
+          auto ws = poisoned_workspace(ws_bytes);
+          CHECK(kc::conv2d_backward_data_implicit_gemm(dx.data(), dy.data(), w.data(), c.desc,
+                                                       ws.data(), ws_bytes, y.data(), nullptr,
+                                                       tinycnn::cuda_stream()) ==
+                cudaErrorInvalidValue);
+        }
+      }
     }
   }
 }

@@ -25,6 +25,7 @@
 #include <cstdlib>
 
 #include "tinycnn/kernels/cuda/conv_phases.cuh"
+#include "tinycnn/kernels/cuda/elementwise.cuh"
 #include "tinycnn/kernels/cuda/gemm.cuh"
 #include "tinycnn/kernels/cuda/gemm_tile.cuh"
 #include "tinycnn/kernels/cuda/winograd.cuh"
@@ -1180,65 +1181,79 @@ inline bool conv2d_backward_data_takes_relu_mask(const Conv2dDesc& d) {
   return detail::winograd_backward_data_shape(d, s) && detail::use_winograd(s);
 }
 
+namespace detail {
+
+// Backward data on every path but Winograd's (1x1, phases, direct, implicit GEMM), in the order
+// the automatic entry point picks them.
+inline cudaError_t backward_data_other_paths(float* dx, const float* dy, const float* w,
+                                             const Conv2dDesc& d, const ConvParams& p,
+                                             void* workspace, std::size_t workspace_bytes,
+                                             cudaStream_t stream) {
+  if (is_pointwise(d)) {
+    GemmDesc g;
+    g.m = d.c, g.n = p.hw, g.k = d.k, g.trans_a = true, g.lda = d.c, g.ldb = p.hw, g.ldc = p.hw;
+    g.batch = d.n, g.stride_a = 0, g.stride_b = p.kpq, g.stride_c = p.chw;
+    return gemm_tiled_with_bias(dx, w, dy, g, 1.f, 0.f, nullptr, stream, tf32_conv());
+  }
+  PhasePlan phases;
+  if (use_phases(d, true, phases)) {
+    if (workspace_bytes < phases.workspace_bytes || !workspace) return cudaErrorInvalidValue;
+    return run_backward_data_phases(dx, dy, w, d, phases, workspace, stream);
+  }
+  if (use_direct_backward_data(p)) return launch_conv2d_backward_data_direct(dx, dy, w, p, stream);
+  const SplitKPlan plan = plan_backward_data(p);
+  if (workspace_bytes < plan.workspace_bytes || (plan.workspace_bytes > 0 && !workspace))
+    return cudaErrorInvalidValue;
+  float* ws = static_cast<float*>(workspace);
+  return with_conv_tiles(plan.large, needs_int64(p), [&](auto cfg, auto index) {
+    return launch_conv2d_backward_data<decltype(cfg), decltype(index)>(dx, dy, w, p, plan, ws,
+                                                                       stream);
+  });
+}
+
+}  // namespace detail
+
 // dx = gradient of the forward's output with respect to x, given dy (N,K,P,Q); overwrites dx.
 // Strided layers go over phases where forward would (conv2d_backward_data_phases); few input
 // channels (C <= 8) run on a direct kernel that skips the taps a stride leaves empty; 3x3 and 5x5
 // stride-1 layers as in forward by Winograd on the turned filter; otherwise implicit GEMM, split
 // over K*R*S like forward. workspace must hold conv2d_backward_data_workspace_bytes(d)
-// bytes (16-byte aligned; may be null when that is 0); deterministic. relu_mask (may be null;
-// dy's shape; only where conv2d_backward_data_takes_relu_mask(d), else cudaErrorInvalidValue):
-// dx from dy * (relu_mask > 0), the backward of the ReLU after this layer (relu_mask is its
-// output) done as dy is read, without its own pass.
+// bytes (16-byte aligned; may be null when that is 0); deterministic.
+// The ReLUs on either side, each optional (null): dy_mask (dy's shape; the output of a ReLU after
+// this layer; only where conv2d_backward_data_takes_relu_mask(d), else cudaErrorInvalidValue):
+// dx from dy * (dy_mask > 0), applied as dy is read. dx_mask (dx's shape; the output of a ReLU
+// before this layer, i.e. this layer's input): dx written as dx * (dx_mask > 0), by the Winograd
+// output transform, or by a pass over dx on the other paths. Either way the values are those of
+// relu_backward around the plain call, bit for bit.
 inline cudaError_t conv2d_backward_data_implicit_gemm(float* dx, const float* dy, const float* w,
                                                       const Conv2dDesc& d, void* workspace,
                                                       std::size_t workspace_bytes,
-                                                      const float* relu_mask, cudaStream_t stream) {
+                                                      const float* dy_mask, const float* dx_mask,
+                                                      cudaStream_t stream) {
   detail::ConvParams p{};
   if (!detail::make_conv_params(d, p)) return cudaErrorInvalidValue;
-  if (relu_mask) {
-    if (!conv2d_backward_data_takes_relu_mask(d)) return cudaErrorInvalidValue;
-    if (p.nhw == 0 || p.c == 0) return cudaSuccess;
-    if (!dx || !dy || !w) return cudaErrorInvalidValue;
-    return conv2d_backward_data_winograd(dx, dy, w, d, workspace, workspace_bytes, stream,
-                                         detail::kWinogradMaxWorkspace, relu_mask);
-  }
+  const bool winograd = conv2d_backward_data_takes_relu_mask(d);
+  if (dy_mask && !winograd) return cudaErrorInvalidValue;
   if (p.nhw == 0 || p.c == 0) return cudaSuccess;
   if (!dx) return cudaErrorInvalidValue;
   if (p.k == 0 || p.pq == 0)  // no output pixel touches the input: its gradient is zero
     return cudaMemsetAsync(dx, 0, std::size_t(p.n * p.chw) * sizeof(float), stream);
   if (!dy || !w) return cudaErrorInvalidValue;
-  if (detail::is_pointwise(d)) {
-    GemmDesc g;
-    g.m = d.c, g.n = p.hw, g.k = d.k, g.trans_a = true, g.lda = d.c, g.ldb = p.hw, g.ldc = p.hw;
-    g.batch = d.n, g.stride_a = 0, g.stride_b = p.kpq, g.stride_c = p.chw;
-    return detail::gemm_tiled_with_bias(dx, w, dy, g, 1.f, 0.f, nullptr, stream, tf32_conv());
-  }
-  detail::PhasePlan phases;
-  if (detail::use_phases(d, true, phases)) {
-    if (workspace_bytes < phases.workspace_bytes || !workspace) return cudaErrorInvalidValue;
-    return detail::run_backward_data_phases(dx, dy, w, d, phases, workspace, stream);
-  }
-  if (detail::use_direct_backward_data(p))
-    return detail::launch_conv2d_backward_data_direct(dx, dy, w, p, stream);
-  detail::WinogradShape s;
-  if (detail::winograd_backward_data_shape(d, s) && detail::use_winograd(s))
-    return conv2d_backward_data_winograd(dx, dy, w, d, workspace, workspace_bytes, stream);
-  const detail::SplitKPlan plan = detail::plan_backward_data(p);
-  if (workspace_bytes < plan.workspace_bytes || (plan.workspace_bytes > 0 && !workspace))
-    return cudaErrorInvalidValue;
-  float* ws = static_cast<float*>(workspace);
-  return detail::with_conv_tiles(plan.large, detail::needs_int64(p), [&](auto cfg, auto index) {
-    return detail::launch_conv2d_backward_data<decltype(cfg), decltype(index)>(dx, dy, w, p, plan,
-                                                                               ws, stream);
-  });
+  if (winograd)
+    return conv2d_backward_data_winograd(dx, dy, w, d, workspace, workspace_bytes, stream,
+                                         detail::kWinogradMaxWorkspace, dy_mask, dx_mask);
+  const cudaError_t e =
+      detail::backward_data_other_paths(dx, dy, w, d, p, workspace, workspace_bytes, stream);
+  if (e != cudaSuccess || !dx_mask) return e;
+  return relu_backward(dx, dx, dx_mask, p.n * p.chw, stream);
 }
-// The same without a ReLU in front.
+// The same without ReLUs around.
 inline cudaError_t conv2d_backward_data_implicit_gemm(float* dx, const float* dy, const float* w,
                                                       const Conv2dDesc& d, void* workspace,
                                                       std::size_t workspace_bytes,
                                                       cudaStream_t stream) {
   return conv2d_backward_data_implicit_gemm(dx, dy, w, d, workspace, workspace_bytes, nullptr,
-                                            stream);
+                                            nullptr, stream);
 }
 
 // Bytes of workspace conv2d_backward_filter_implicit_gemm needs for d (0 when it needs none, or

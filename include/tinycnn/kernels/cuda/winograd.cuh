@@ -163,12 +163,15 @@ __global__ void __launch_bounds__(256)
 }
 
 // y block of output channel o (blockIdx.y) and tile t0 + j = ep(A^T M A + bias[o]) (a fused ReLU
-// when ep.relu), clipped to the output; a block's row goes out as one 16-byte (m = 4) or 8-byte
-// (m = 2) store when wout % m == 0 and y is 16-byte aligned (Vec).
+// when ep.relu), clipped to the output, and 0 where keep (may be null; y's shape) is not positive
+// (the backward of a ReLU in front of the layer whose backward data this is); a block's row goes
+// out as one 16-byte (m = 4) or 8-byte (m = 2) store when wout % m == 0 and y and keep are 16-byte
+// aligned (Vec).
 template <int R, bool Vec>
 __global__ void __launch_bounds__(256)
     winograd_output_kernel(float* __restrict__ y, const float* __restrict__ m, const Epilogue ep,
-                           const WinogradShape s, std::int64_t t0, int count, int ld) {
+                           const float* __restrict__ keep, const WinogradShape s, std::int64_t t0,
+                           int count, int ld) {
   const int j = int(blockIdx.x) * blockDim.x + threadIdx.x;
   if (j >= count) return;
   const int o = int(blockIdx.y);
@@ -182,22 +185,33 @@ __global__ void __launch_bounds__(256)
   winograd::output_2d<R>(mm, out);
   const float b = ep.bias ? __ldg(ep.bias + o) : 0.f;
   const TileCoord tc = tile_coord(t0 + j, s);
-  float* img = y + (tc.n * s.cout + o) * (std::int64_t(s.hout) * s.wout);
+  const std::int64_t plane_offset = (tc.n * s.cout + o) * (std::int64_t(s.hout) * s.wout);
   const int h0 = tc.th * M, w0 = tc.tw * M;
 #pragma unroll
   for (int r = 0; r < M; ++r) {
     const int h = h0 + r;
     if (h >= s.hout) break;
-    float* row = img + std::int64_t(h) * s.wout + w0;
+    const std::int64_t at = plane_offset + std::int64_t(h) * s.wout + w0;
+    float v[M];
+#pragma unroll
+    for (int q = 0; q < M; ++q) v[q] = ep(out[M * r + q] + b);
     if constexpr (Vec && M == 4) {  // wout % 4 == 0: the whole row of the block is inside
-      *reinterpret_cast<float4*>(row) = make_float4(ep(out[4 * r] + b), ep(out[4 * r + 1] + b),
-                                                    ep(out[4 * r + 2] + b), ep(out[4 * r + 3] + b));
+      if (keep) {
+        const float4 k = __ldg(reinterpret_cast<const float4*>(keep + at));
+        v[0] = k.x > 0.f ? v[0] : 0.f, v[1] = k.y > 0.f ? v[1] : 0.f;
+        v[2] = k.z > 0.f ? v[2] : 0.f, v[3] = k.w > 0.f ? v[3] : 0.f;
+      }
+      *reinterpret_cast<float4*>(y + at) = make_float4(v[0], v[1], v[2], v[3]);
     } else if constexpr (Vec && M == 2) {
-      *reinterpret_cast<float2*>(row) = make_float2(ep(out[2 * r] + b), ep(out[2 * r + 1] + b));
+      if (keep) {
+        const float2 k = __ldg(reinterpret_cast<const float2*>(keep + at));
+        v[0] = k.x > 0.f ? v[0] : 0.f, v[1] = k.y > 0.f ? v[1] : 0.f;
+      }
+      *reinterpret_cast<float2*>(y + at) = make_float2(v[0], v[1]);
     } else {
 #pragma unroll
       for (int q = 0; q < M; ++q)
-        if (w0 + q < s.wout) row[q] = ep(out[M * r + q] + b);
+        if (w0 + q < s.wout) y[at + q] = !keep || __ldg(keep + at + q) > 0.f ? v[q] : 0.f;
     }
   }
 }
@@ -205,15 +219,16 @@ __global__ void __launch_bounds__(256)
 // The three passes over every chunk of tiles; the filter is transformed by the caller (rounded to
 // TF32 when `round`, as this then rounds the input's transform and multiplies on TF32 tiles). ep:
 // the bias (may be null) and a fused ReLU, applied by the output transform. mask (may be null):
-// the input is read as in * (mask > 0) (a ReLU's backward in front of backward data).
+// the input is read as in * (mask > 0) (a ReLU's backward in front of backward data). keep (may
+// be null): out is written as out * (keep > 0) (the backward of a ReLU before the layer).
 inline cudaError_t winograd_run(float* out, const float* in, Epilogue ep, const WinogradShape& s,
                                 float* workspace, cudaStream_t stream, bool round,
-                                const float* mask = nullptr) {
+                                const float* mask = nullptr, const float* keep = nullptr) {
   const float* u = workspace;
   float* v = workspace + s.filter_floats;
   float* m = v + std::size_t(winograd::kElems) * s.cin * s.chunk;
   const int ld = int(s.chunk);
-  const bool vec_out = s.wout % s.m == 0 && aligned16(out);
+  const bool vec_out = s.wout % s.m == 0 && aligned16(out) && (!keep || aligned16(keep));
   for (std::int64_t t0 = 0; t0 < s.tiles; t0 += s.chunk) {
     const int count = int(s.tiles - t0 < s.chunk ? s.tiles - t0 : s.chunk);
     const unsigned blocks = unsigned((count + 255) / 256);
@@ -243,13 +258,13 @@ inline cudaError_t winograd_run(float* out, const float* in, Epilogue ep, const 
     if (e != cudaSuccess) return e;
     const dim3 grid(blocks, unsigned(s.cout));
     if (s.r == 3 && vec_out)
-      winograd_output_kernel<3, true><<<grid, 256, 0, stream>>>(out, m, ep, s, t0, count, ld);
+      winograd_output_kernel<3, true><<<grid, 256, 0, stream>>>(out, m, ep, keep, s, t0, count, ld);
     else if (s.r == 3)
-      winograd_output_kernel<3, false><<<grid, 256, 0, stream>>>(out, m, ep, s, t0, count, ld);
+      winograd_output_kernel<3, false><<<grid, 256, 0, stream>>>(out, m, ep, keep, s, t0, count, ld);
     else if (vec_out)
-      winograd_output_kernel<5, true><<<grid, 256, 0, stream>>>(out, m, ep, s, t0, count, ld);
+      winograd_output_kernel<5, true><<<grid, 256, 0, stream>>>(out, m, ep, keep, s, t0, count, ld);
     else
-      winograd_output_kernel<5, false><<<grid, 256, 0, stream>>>(out, m, ep, s, t0, count, ld);
+      winograd_output_kernel<5, false><<<grid, 256, 0, stream>>>(out, m, ep, keep, s, t0, count, ld);
     e = cudaGetLastError();
     if (e != cudaSuccess) return e;
   }
@@ -353,11 +368,14 @@ inline cudaError_t conv2d_forward_winograd(
 // dx from dy for the same layers, by Winograd on the turned filter; overwrites dx. Same contract as
 // conv2d_forward_winograd (max_workspace as given to the workspace query). relu_mask (may be
 // null; dy's shape): dx from dy * (relu_mask > 0), the backward of a ReLU whose output is
-// relu_mask applied as dy is read.
+// relu_mask applied as dy is read. dx_mask (may be null; dx's shape): dx written as
+// dx * (dx_mask > 0), the backward of a ReLU before the layer (whose output, the layer's input,
+// is dx_mask) applied as dx is written.
 inline cudaError_t conv2d_backward_data_winograd(
     float* dx, const float* dy, const float* w, const Conv2dDesc& d, void* workspace,
     std::size_t workspace_bytes, cudaStream_t stream,
-    std::size_t max_workspace = detail::kWinogradMaxWorkspace, const float* relu_mask = nullptr) {
+    std::size_t max_workspace = detail::kWinogradMaxWorkspace, const float* relu_mask = nullptr,
+    const float* dx_mask = nullptr) {
   detail::WinogradShape s;
   if (!detail::winograd_backward_data_shape(d, s, max_workspace)) return cudaErrorInvalidValue;
   if (!dx || !dy || !w || !workspace || workspace_bytes < s.workspace_bytes)
@@ -366,7 +384,7 @@ inline cudaError_t conv2d_backward_data_winograd(
   const bool tf32 = detail::winograd_tf32();
   const cudaError_t e = detail::winograd_transform_filter<true>(ws, w, s, stream, tf32);
   if (e != cudaSuccess) return e;
-  return detail::winograd_run(dx, dy, nullptr, s, ws, stream, tf32, relu_mask);
+  return detail::winograd_run(dx, dy, nullptr, s, ws, stream, tf32, relu_mask, dx_mask);
 }
 
 }  // namespace tinycnn::kernels::cuda

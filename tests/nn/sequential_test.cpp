@@ -167,9 +167,10 @@ TEST_CASE(
   }
 }
 
-TEST_CASE("nn: frozen convolutions taking the backward of the ReLUs around them give the same "
-          "input gradient",
-          "[nn]") {
+TEST_CASE(
+    "nn: frozen convolutions taking the backward of the ReLUs around them give the same "
+    "input gradient",
+    "[nn]") {
   const auto plain = test::run_frozen_relu_net<cpu>(false, false, false);
   for (const bool fold : {false, true})
     for (const int fusion : {0, 1, 2}) {
@@ -186,9 +187,10 @@ TEST_CASE("nn: frozen convolutions taking the backward of the ReLUs around them 
     }
 }
 
-TEST_CASE("nn gradients: ReLU in front of a convolution (its backward folded into the "
-          "convolution's)",
-          "[nn][gradcheck]") {
+TEST_CASE(
+    "nn gradients: ReLU in front of a convolution (its backward folded into the "
+    "convolution's)",
+    "[nn][gradcheck]") {
   TINYCNN_SEED_INFO();
   Sequential<double> net(17);
   net << Conv2d(2, 3, 3, {.padding = 1}) << ReLU() << Conv2d(3, 4, 3, {.padding = 1}) << ReLU()

@@ -114,9 +114,10 @@ TEST_CASE(
   }
 }
 
-TEST_CASE("cuda nn: frozen convolutions taking the backward of the ReLUs around them (Winograd "
-          "masking dy or dx) give the same input gradient",
-          "[cuda][nn]") {
+TEST_CASE(
+    "cuda nn: frozen convolutions taking the backward of the ReLUs around them (Winograd "
+    "masking dy or dx) give the same input gradient",
+    "[cuda][nn]") {
   TINYCNN_REQUIRE_CUDA();
   namespace kc = kernels::cuda;
   // conv2's and conv3's backward data run by Winograd and take the masks; conv1's (C = 3) runs on

@@ -77,8 +77,8 @@ TEMPLATE_TEST_CASE("ops: conv2d forward and backward match the reference", "[ops
   // And through the ReLU before it too (its output: the convolution's input).
   const auto relu_x = ops::relu(x);
   CHECK(ops::conv2d_backward_data_relu(dy, &relu_y, w, x.shape(), o, &relu_x).to_vector() ==
-        ops::relu_backward(ops::conv2d_backward_data(ops::relu_backward(dy, relu_y), w, x.shape(), o),
-                           relu_x)
+        ops::relu_backward(
+            ops::conv2d_backward_data(ops::relu_backward(dy, relu_y), w, x.shape(), o), relu_x)
             .to_vector());
   std::vector<TestType> want_dx(x.numel());
   ref::conv2d_backward_data_reference(want_dx.data(), dy.data(), w.data(), d);

@@ -157,9 +157,7 @@ class Conv2dModule final : public Module<T, D> {
     return ops::conv2d_output_shape(ops::conv2d_desc("Conv2d", in, weight_.value.shape(), opts_));
   }
   // The input is kept for the filter gradient, and as the mask of a ReLU folded in from before.
-  BackwardNeeds backward_needs() const override {
-    return {.input = !this->frozen_ || fold_relu_};
-  }
+  BackwardNeeds backward_needs() const override { return {.input = !this->frozen_ || fold_relu_}; }
   Tensor<T, D> forward(const Tensor<T, D>& x, bool) override {
     output_shape(x.shape());
     input_shape_ = x.shape();

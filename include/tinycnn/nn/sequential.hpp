@@ -291,10 +291,10 @@ class Sequential {
     folded_.assign(end, false);
     for (std::size_t j = 1; j < layers_.size(); ++j) {
       const std::size_t i = j - 1;
-      const bool want = fold_relus_ && grad_enabled_ && j < end &&
-                        std::holds_alternative<ReLU>(layers_[i].spec) &&
-                        !(i < is_tap_.size() && is_tap_[i]) &&
-                        (!fold_into_pooling_only() || std::holds_alternative<MaxPool2d>(layers_[j].spec));
+      const bool want =
+          fold_relus_ && grad_enabled_ && j < end &&
+          std::holds_alternative<ReLU>(layers_[i].spec) && !(i < is_tap_.size() && is_tap_[i]) &&
+          (!fold_into_pooling_only() || std::holds_alternative<MaxPool2d>(layers_[j].spec));
       const bool folded = layers_[j].module->fold_relu_backward(want);
       if (want && folded) folded_[i] = true;
     }

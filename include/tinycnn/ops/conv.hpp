@@ -191,8 +191,10 @@ Tensor<T, D> conv2d_backward_data_relu(const Tensor<T, D>& dy,
   const char* op = "conv2d_backward_data_relu";
   const auto d = conv2d_desc(op, x_shape, w.shape(), o);
   detail::check_shape(op, "output gradient dy", dy, conv2d_output_shape(d));
-  if (relu_after) detail::check_shape(op, "output of the ReLU after, relu_after", *relu_after, dy.shape());
-  if (relu_before) detail::check_shape(op, "output of the ReLU before, relu_before", *relu_before, x_shape);
+  if (relu_after)
+    detail::check_shape(op, "output of the ReLU after, relu_after", *relu_after, dy.shape());
+  if (relu_before)
+    detail::check_shape(op, "output of the ReLU before, relu_before", *relu_before, x_shape);
 #if TINYCNN_HAS_CUDA_KERNELS
   if constexpr (!detail::kIsCpu<D> && std::is_same_v<T, float>) {
     const bool inside = kernels::cuda::conv2d_backward_data_takes_relu_mask(d);

@@ -723,9 +723,10 @@ Tensor<float, cuda> relu_output(std::int64_t n, std::uint64_t salt) {
 
 }  // namespace
 
-TEST_CASE("cuda conv: backward data masked by the ReLUs around the layer gives relu_backward "
-          "around the plain call bit for bit",
-          "[cuda][kernels][conv]") {
+TEST_CASE(
+    "cuda conv: backward data masked by the ReLUs around the layer gives relu_backward "
+    "around the plain call bit for bit",
+    "[cuda][kernels][conv]") {
   TINYCNN_REQUIRE_CUDA();
   TINYCNN_SEED_INFO();
   using tinycnn::test::conv;
@@ -776,10 +777,9 @@ TEST_CASE("cuda conv: backward data masked by the ReLUs around the layer gives r
           auto dx = poisoned_device(sz.x);
           const std::size_t ws_bytes = kc::conv2d_backward_data_workspace_bytes(c.desc);
           auto ws = poisoned_workspace(ws_bytes);
-          CHECK(kc::conv2d_backward_data_implicit_gemm(dx.data(), dy.data(), w.data(), c.desc,
-                                                       ws.data(), ws_bytes, y.data(), nullptr,
-                                                       tinycnn::cuda_stream()) ==
-                cudaErrorInvalidValue);
+          CHECK(kc::conv2d_backward_data_implicit_gemm(
+                    dx.data(), dy.data(), w.data(), c.desc, ws.data(), ws_bytes, y.data(), nullptr,
+                    tinycnn::cuda_stream()) == cudaErrorInvalidValue);
         }
       }
     }

@@ -260,11 +260,13 @@ inline cudaError_t winograd_run(float* out, const float* in, Epilogue ep, const 
     if (s.r == 3 && vec_out)
       winograd_output_kernel<3, true><<<grid, 256, 0, stream>>>(out, m, ep, keep, s, t0, count, ld);
     else if (s.r == 3)
-      winograd_output_kernel<3, false><<<grid, 256, 0, stream>>>(out, m, ep, keep, s, t0, count, ld);
+      winograd_output_kernel<3, false>
+          <<<grid, 256, 0, stream>>>(out, m, ep, keep, s, t0, count, ld);
     else if (vec_out)
       winograd_output_kernel<5, true><<<grid, 256, 0, stream>>>(out, m, ep, keep, s, t0, count, ld);
     else
-      winograd_output_kernel<5, false><<<grid, 256, 0, stream>>>(out, m, ep, keep, s, t0, count, ld);
+      winograd_output_kernel<5, false>
+          <<<grid, 256, 0, stream>>>(out, m, ep, keep, s, t0, count, ld);
     e = cudaGetLastError();
     if (e != cudaSuccess) return e;
   }

@@ -20,11 +20,7 @@ style() {  # style TF32 MODEL SIZES FOLD NARROW LOG
     TINYCNN_GEMM_NARROW_TILES="$5"
 }
 if [ "$step" = 1 ]; then
-  bash tools/gpu/round.sh tests
-  grep -E "^(All tests passed|test cases)" "$out/cuda_tests.log" | tail -2
-  timeout 120 compute-sanitizer --tool memcheck --error-exitcode 99 .gpu/bin/tests/tinycnn_cuda_tests \
-    "cuda max_pool2d*,cuda nn: folding*" >"$out/memcheck_fold.log" 2>&1
-  echo "memcheck pool/fold: rc=$? $(grep -E 'ERROR SUMMARY|test cases|All tests' "$out/memcheck_fold.log" | tail -2 | paste -sd' ')"
+  suite_memcheck memcheck_fold.log "cuda max_pool2d*,cuda nn: folding*"
   big=256,512,1024,2048,7680x4320
   for model in vgg16 vgg19 nin; do
     style 1 $model $big 0 0 style_ab_tf32.log
@@ -44,9 +40,6 @@ if [ "$step" = 1 ]; then
 fi
 if [ "$step" = 2 ]; then
   for model in vgg16 vgg19 nin; do style 1 $model 512,1024,2048 1 1 style_tf32_same_call.log; done
-  timeout 200 python3 tools/style_bench_torch.py --device cuda --tf32 on --models vgg16,vgg19,nin \
-    --sizes 512,1024,2048 --warmup 2 --min-iters 3 --min-time 1 \
-    --out "$out/torch_tf32.json" >"$out/torch_tf32.log" 2>&1
-  echo "torch tf32: rc=$?"; grep "it/min" "$out/torch_tf32.log"
+  torch_style on 512,1024,2048 torch_tf32
 fi
 rm -f "$out/env.txt"

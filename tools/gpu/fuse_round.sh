@@ -27,11 +27,8 @@ style() {  # style TF32 MODEL SIZES FUSE LOG
   style_call "$5" "$2" "$3" TINYCNN_CUDA_TF32="$1" TINYCNN_FUSE_RELU="$4"
 }
 if [ "$step" = 1 ]; then
-  bash tools/gpu/round.sh tests
-  grep -E "^(All tests passed|test cases)" "$out/cuda_tests.log" | tail -2
-  timeout 150 compute-sanitizer --tool memcheck --error-exitcode 99 .gpu/bin/tests/tinycnn_cuda_tests \
-    "cuda conv: a ReLU fused*,cuda conv: backward data masked*,cuda nn: folding*,cuda nn: frozen*,cuda ops: conv2d*" >"$out/memcheck_fuse.log" 2>&1
-  echo "memcheck fuse: rc=$? $(grep -E 'ERROR SUMMARY|test cases|All tests' "$out/memcheck_fuse.log" | tail -2 | paste -sd' ')"
+  suite_memcheck memcheck_fuse.log \
+    "cuda conv: a ReLU fused*,cuda conv: backward data masked*,cuda nn: folding*,cuda nn: frozen*,cuda ops: conv2d*"
   for model in vgg16 vgg19 nin; do
     style 1 $model 256,512,1024,2048,7680x4320 "$before" style_ab_tf32.log
     style 1 $model 256,512,1024,2048,7680x4320 1 style_ab_tf32.log
@@ -43,29 +40,16 @@ if [ "$step" = 2 ]; then
     style 0 $model 512,1024,2048 1 style_ab_fp32.log
   done
   for model in vgg16 vgg19 nin; do style 1 $model 512,1024,2048 1 style_tf32_same_call.log; done
-  timeout 200 python3 tools/style_bench_torch.py --device cuda --tf32 on --models vgg16,vgg19,nin \
-    --sizes 512,1024,2048 --warmup 2 --min-iters 3 --min-time 1 \
-    --out "$out/torch_tf32.json" >"$out/torch_tf32.log" 2>&1
-  echo "torch tf32: rc=$?"; grep "it/min" "$out/torch_tf32.log"
+  torch_style on 512,1024,2048 torch_tf32
 fi
 if [ "$step" = 3 ]; then
   for model in vgg16 vgg19 nin; do style 1 $model 4096,7680x4320 1 style_tf32_big_same_call.log; done
-  timeout 300 python3 tools/style_bench_torch.py --device cuda --tf32 on --models vgg16,vgg19,nin \
-    --sizes 4096,7680x4320 --warmup 2 --min-iters 3 --min-time 1 \
-    --out "$out/torch_tf32_big.json" >"$out/torch_tf32_big.log" 2>&1
-  echo "torch tf32 4096/8K: rc=$?"; grep "it/min" "$out/torch_tf32_big.log"
+  torch_style on 4096,7680x4320 torch_tf32_big 300
   for model in vgg16 vgg19 nin; do style 0 $model 512,1024,2048 1 style_fp32_same_call.log; done
-  timeout 200 python3 tools/style_bench_torch.py --device cuda --tf32 off --models vgg16,vgg19,nin \
-    --sizes 512,1024,2048 --warmup 2 --min-iters 3 --min-time 1 \
-    --out "$out/torch_fp32.json" >"$out/torch_fp32.log" 2>&1
-  echo "torch fp32: rc=$?"; grep "it/min" "$out/torch_fp32.log"
+  torch_style off 512,1024,2048 torch_fp32
 fi
 if [ "$step" = 4 ]; then
-  bash tools/gpu/round.sh tests
-  grep -E "^(All tests passed|test cases)" "$out/cuda_tests.log" | tail -2
-  timeout 150 compute-sanitizer --tool memcheck --error-exitcode 99 .gpu/bin/tests/tinycnn_cuda_tests \
-    "cuda conv: backward data masked*,cuda nn: frozen*,cuda ops: conv2d*" >"$out/memcheck_fold_conv.log" 2>&1
-  echo "memcheck: rc=$? $(grep -E 'ERROR SUMMARY|test cases|All tests' "$out/memcheck_fold_conv.log" | tail -2 | paste -sd' ')"
+  suite_memcheck memcheck_fold_conv.log "cuda conv: backward data masked*,cuda nn: frozen*,cuda ops: conv2d*"
   fold() {  # fold TF32 MODEL SIZES FOLD LOG
     style_call "$5" "$2" "$3" TINYCNN_CUDA_TF32="$1" TINYCNN_FOLD_RELU="$4"
   }

@@ -20,3 +20,21 @@ style_call() {
   { echo "== $model $*"; cat "$part"; } >>"$out/$log"
   rm -f "$part"
 }
+# torch_style TF32 SIZES NAME [TIMEOUT]: PyTorch's style iteration (tools/style_bench_torch.py,
+# --tf32 on|off) for VGG-16/19 and NIN at SIZES into $out/NAME.json and NAME.log, its rates printed.
+torch_style() {
+  timeout "${4:-200}" python3 tools/style_bench_torch.py --device cuda --tf32 "$1" \
+    --models vgg16,vgg19,nin --sizes "$2" --warmup 2 --min-iters 3 --min-time 1 \
+    --out "$out/$3.json" >"$out/$3.log" 2>&1
+  echo "$3: rc=$?"
+  grep "it/min" "$out/$3.log"
+}
+# suite_memcheck LOG FILTER: the whole [cuda] suite (round.sh tests), then the cases matching
+# FILTER under compute-sanitizer memcheck into $out/LOG; a line each.
+suite_memcheck() {
+  bash tools/gpu/round.sh tests
+  grep -E "^(All tests passed|test cases)" "$out/cuda_tests.log" | tail -2
+  timeout 150 compute-sanitizer --tool memcheck --error-exitcode 99 \
+    .gpu/bin/tests/tinycnn_cuda_tests "$2" >"$out/$1" 2>&1
+  echo "memcheck: rc=$? $(grep -E 'ERROR SUMMARY|test cases|All tests' "$out/$1" | tail -2 | paste -sd' ')"
+}

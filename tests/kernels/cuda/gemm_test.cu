@@ -223,6 +223,124 @@ TEST_CASE("cuda gemm on TF32 tensor cores: both tiles, A transposed or not, ragg
              true);
 }
 
+// Products of operands that hold TF32 values already (Winograd's batched products): the cp.async
+// pipeline (gemm_async.cuh, its three tiles) and the register-staged tiles that skip rounding
+// (both) reduce in the same order, so all five must agree bit for bit, and with the reference on
+// the same operands within 1e-5. Edges of M, N and K inside a tile and a slice (K not a multiple
+// of 4 on rows that are, so the copies zero-fill part of a chunk), more slices than stages,
+// batches with padded strides, alpha/beta, bias and ReLU in the epilogue.
+TEST_CASE("cuda gemm on TF32 operands: the cp.async pipeline equals the register-staged tiles",
+          "[cuda][kernels][gemm]") {
+  TINYCNN_REQUIRE_CUDA();
+  TINYCNN_SEED_INFO();
+  namespace kd = tinycnn::kernels::cuda::detail;
+  if (!kd::has_tf32_mma()) {
+    WARN("no TF32 MMAs on this GPU: the cp.async pipeline is not used here");
+    return;
+  }
+  struct Case {
+    std::int64_t m, n, k, batch, pad_a, pad_b, pad_c;
+    float alpha, beta;
+    bool bias, relu;
+  };
+  const Case cases[] = {
+      {1, 1, 1, 1, 3, 3, 0, 1.f, 0.f, false, false},
+      {64, 128, 64, 36, 0, 0, 0, 1.f, 0.f, false, false},   // a 64-channel Winograd pass
+      {128, 384, 256, 4, 0, 0, 0, 1.f, 0.f, false, false},  // whole tiles, 8 slices
+      {37, 131, 3, 2, 1, 1, 3, 1.f, 0.f, true, true},       // K = 3 in one chunk
+      {65, 1000, 33, 1, 3, 0, 1, 0.5f, 2.f, false, false},  // K = 33: a chunk of 1
+      {200, 129, 17, 3, 7, 7, 0, 1.f, 0.f, true, false},
+      {513, 260, 100, 1, 0, 4, 2, 1.f, 1.f, false, true},
+      {130, 70, 250, 2, 2, 2, 5, 2.f, 0.f, true, true},
+      {256, 512, 0, 1, 4, 0, 0, 1.f, 0.5f, true, false},  // K = 0: C = beta C + bias
+  };
+  std::uint64_t salt = 7000;
+  for (const auto& tc : cases) {
+    INFO("m=" << tc.m << " n=" << tc.n << " k=" << tc.k << " batch=" << tc.batch << " alpha="
+              << tc.alpha << " beta=" << tc.beta << " bias=" << tc.bias << " relu=" << tc.relu);
+    GemmDesc d = tinycnn::kernels::packed_gemm(tc.m, tc.n, tc.k);
+    d.lda = tc.k + tc.pad_a, d.ldb = tc.n + tc.pad_b, d.ldc = tc.n + tc.pad_c;
+    REQUIRE((d.lda % 4 == 0 && d.ldb % 4 == 0));
+    d.batch = tc.batch;
+    d.stride_a = tc.m * d.lda + 4, d.stride_b = tc.k * d.ldb + 8, d.stride_c = tc.m * d.ldc + 3;
+    const std::int64_t size_a = tc.batch * d.stride_a, size_b = tc.batch * d.stride_b;
+    const std::int64_t size_c = tc.batch * d.stride_c;
+    auto a = tinycnn::test::random_vector<float>(size_a, salt++);
+    auto b = tinycnn::test::random_vector<float>(size_b, salt++);
+    for (auto& v : a) v = round_tf32(v);
+    for (auto& v : b) v = round_tf32(v);
+    const auto c = tc.beta == 0.f ? tinycnn::test::poisoned_vector<float>(size_c)
+                                  : tinycnn::test::random_vector<float>(size_c, salt++);
+    const auto bias = tinycnn::test::random_vector<float>(tc.m, salt++);
+    std::vector<float> ref = c;
+    if (tc.beta == 0.f)
+      for (auto& v : ref) v = 0.f;
+    tinycnn::kernels::reference::gemm_reference(ref.data(), a.data(), b.data(), d, tc.alpha,
+                                                tc.beta);
+    std::vector<float> want;
+    for (std::int64_t z = 0; z < tc.batch; ++z)
+      for (std::int64_t i = 0; i < tc.m; ++i)
+        for (std::int64_t j = 0; j < tc.n; ++j) {
+          float v = ref[z * d.stride_c + i * d.ldc + j] + (tc.bias ? bias[i] : 0.f);
+          want.push_back(tc.relu && !(v > 0.f) ? 0.f : v);
+        }
+
+    Tensor<float, cuda> da({size_a}, a), db({size_b}, b), dbias({tc.m}, bias);
+    const kd::Epilogue ep(tc.bias ? dbias.data() : nullptr, tc.relu);
+    const auto s = tinycnn::cuda_stream();
+    const char* names[] = {"async 128x128", "async 64x128", "async 64x64", "staged 128x128",
+                           "staged 64x64"};
+    std::vector<float> first;
+    for (int variant = 0; variant < 5; ++variant) {
+      INFO(names[variant]);
+      Tensor<float, cuda> dc({size_c}, c);
+      cudaError_t e = cudaSuccess;
+      if (variant == 0)
+        e = kd::gemm_tf32_async<kd::AsyncTileLarge>(dc.data(), da.data(), db.data(), d, tc.alpha,
+                                                    tc.beta, ep, s);
+      else if (variant == 1)
+        e = kd::gemm_tf32_async<kd::AsyncTileNarrow>(dc.data(), da.data(), db.data(), d, tc.alpha,
+                                                     tc.beta, ep, s);
+      else if (variant == 2)
+        e = kd::gemm_tf32_async<kd::AsyncTileSmall>(dc.data(), da.data(), db.data(), d, tc.alpha,
+                                                    tc.beta, ep, s);
+      else if (variant == 3)
+        e = kd::dispatch_gemm_vec<kd::TileLargeTf32Rounded, false, false>(
+            dc.data(), da.data(), db.data(), d, tc.alpha, tc.beta, ep, true, true, s);
+      else
+        e = kd::dispatch_gemm_vec<kd::TileSmallTf32Rounded, false, false>(
+            dc.data(), da.data(), db.data(), d, tc.alpha, tc.beta, ep, true, true, s);
+      REQUIRE(e == cudaSuccess);
+      auto out = dc.to_vector();
+      std::vector<float> got;
+      for (std::int64_t z = 0; z < tc.batch; ++z)
+        for (std::int64_t i = 0; i < tc.m; ++i)
+          for (std::int64_t j = 0; j < tc.n; ++j) {
+            const std::int64_t at = z * d.stride_c + i * d.ldc + j;
+            got.push_back(out[at]);
+            out[at] = c[at];
+          }
+      for (std::size_t i = 0; i < out.size(); ++i) {
+        INFO("element outside C written at " << i);
+        REQUIRE((out[i] == c[i] || (out[i] != out[i] && c[i] != c[i])));
+      }
+      TINYCNN_REQUIRE_CLOSE(got, want, 1e-5);
+      if (variant == 0) {
+        first = got;
+      } else {
+        std::int64_t differ = 0;
+        for (std::size_t i = 0; i < got.size(); ++i)
+          differ += std::memcmp(&got[i], &first[i], sizeof(float)) != 0;
+        INFO(differ << " of " << got.size() << " outputs differ from the async 128x128 tile's");
+        REQUIRE(differ == 0);
+      }
+    }
+    // The dispatcher takes the pipeline for these operands (rounded, untransposed, aligned).
+    CHECK(kd::gemm_tf32_async_fits(da.data(), db.data(), d));
+    CHECK_FALSE(kd::gemm_tf32_async_fits(da.data() + 1, db.data(), d));
+  }
+}
+
 TEST_CASE("cuda gemm_tiled: zero sizes and K = 0", "[cuda][kernels][gemm]") {
   TINYCNN_REQUIRE_CUDA();
   const auto s = tinycnn::cuda_stream();

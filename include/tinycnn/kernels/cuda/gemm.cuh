@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "tinycnn/kernels/cuda/gemm_async.cuh"
 #include "tinycnn/kernels/cuda/gemm_tile.cuh"
 #include "tinycnn/kernels/cuda/launch.cuh"
 #include "tinycnn/kernels/env.hpp"
@@ -92,6 +93,13 @@ inline bool narrow_products_on_small_tiles() {
   return on;
 }
 
+// TINYCNN_GEMM_ASYNC: "0" runs products of TF32 operands on the register-staged tiles too; unset
+// or "1": on the cp.async pipeline where they fit (gemm_async.cuh).
+inline bool tf32_products_async() {
+  static const bool on = env_switch("TINYCNN_GEMM_ASYNC", 1) != 0;
+  return on;
+}
+
 // The launcher behind gemm_tiled and the convolutions' products (1x1 layers, Winograd): checks the
 // descriptor, picks the tile (the large one unless it would leave SMs idle, or the product has at
 // most 64 rows: VGG's 64-channel layers in Winograd and the style gradients of relu1_x, where half
@@ -99,8 +107,9 @@ inline bool narrow_products_on_small_tiles() {
 // DRAM there) and whether 16-byte loads are legal. tf32: products with B untransposed (all the
 // convolutions use) run on TF32 tensor cores where the GPU has them (sm_80 on); others, and older
 // GPUs, stay on fp32 FMAs. rounded (with tf32, A untransposed): A and B hold TF32 values already
-// (round_tf32 of each), so the tiles skip rounding them; the result is the same. ep: bias per row
-// (may be null) and a fused ReLU.
+// (round_tf32 of each), so the tiles skip rounding them, and where the operands' rows are 16-byte
+// aligned the product runs on the cp.async pipeline (gemm_tf32_async); the result is the same,
+// bit for bit. ep: bias per row (may be null) and a fused ReLU.
 inline cudaError_t gemm_tiled_with_bias(float* c, const float* a, const float* b, const GemmDesc& d,
                                         float alpha, float beta, Epilogue ep, cudaStream_t stream,
                                         bool tf32 = false, bool rounded = false) {
@@ -122,6 +131,10 @@ inline cudaError_t gemm_tiled_with_bias(float* c, const float* a, const float* b
   const bool narrow = d.m <= TileSmall::kBlockM && narrow_products_on_small_tiles();
   const bool large = !narrow && large_tiles >= multiprocessor_count();
   if (tf32 && !d.trans_b && has_tf32_mma()) {
+    if (rounded && !d.trans_a && tf32_products_async() && gemm_tf32_async_fits(a, b, d))
+      return large    ? gemm_tf32_async<AsyncTileLarge>(c, a, b, d, alpha, beta, ep, stream)
+             : narrow ? gemm_tf32_async<AsyncTileNarrow>(c, a, b, d, alpha, beta, ep, stream)
+                      : gemm_tf32_async<AsyncTileSmall>(c, a, b, d, alpha, beta, ep, stream);
     if (rounded && !d.trans_a)
       return large ? dispatch_gemm_vec<TileLargeTf32Rounded, false, false>(c, a, b, d, alpha, beta,
                                                                            ep, vec_a, vec_b, stream)

@@ -10,7 +10,8 @@
 // so GEMM operands, im2col gathers and transposed filters all run on the same inner product. The
 // tile shape and the inner product live in the configuration and mma_tile: TileConfig multiplies
 // with fp32 FMAs on CUDA cores, TensorTileConfig with TF32 tensor-core MMAs (mma.sync m16n8k8,
-// sm_80 and later); the loaders and the op layer are the same for both.
+// sm_80 and later); the loaders and the op layer are the same for both. Products of operands that
+// are TF32 values already run on the cp.async pipeline of gemm_async.cuh where they fit.
 #pragma once
 
 #include <cuda_runtime.h>

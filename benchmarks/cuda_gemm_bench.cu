@@ -1,7 +1,10 @@
 // gemm_tiled against cuBLAS SGEMM (fp32 FMA, no TF32) on square sizes and VGG-19's convolution
 // GEMM shapes at 224 px. Each shape is checked against cuBLAS before it is timed.
 // With --tf32: our TF32 tensor-core tiles (the convolutions' products under set_cuda_conv_tf32)
-// against cuBLAS in CUBLAS_TF32_TENSOR_OP_MATH, checked against each other within 1e-2.
+// against cuBLAS in CUBLAS_TF32_TENSOR_OP_MATH, checked against each other within 1e-2; and
+// Winograd's batched products of TF32 values (wino/: the register-staged tiles, the cp.async
+// pipeline as the library launches it, and other tile shapes of the pipeline) against cuBLAS's
+// strided batched product in TF32.
 //
 // Run: build/benchmarks/cuda_gemm_bench [--tf32] --benchmark_min_time=0.05
 // Counters: TFLOP/s (from the median iteration) and vs_cublas = cuBLAS time / our time.
@@ -15,6 +18,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
@@ -258,6 +262,136 @@ void bm_gram(benchmark::State& state, GramShape g, int variant) {
   state.counters["vs_cublas"] = peer_ms / ms;
 }
 
+// Winograd's batched products (36 per pass: transformed filter (K, C) times transformed input
+// (C, tiles)), whose operands hold TF32 values, on the cp.async pipeline and on the register-staged
+// tiles, against cuBLAS's strided batched SGEMM in TF32 on the same operands (--tf32 only).
+// Shapes of VGG-16's layers at 2048 px (one pass of at most the workspace's tiles).
+struct WinoShape {
+  std::string name;
+  std::int64_t m, n, k;  // output channels, tiles, input channels
+};
+
+std::vector<WinoShape> wino_shapes() {
+  return {{"conv1_2 64x64 N=14464", 64, 14464, 64},
+          {"conv2_2 128x128 N=32768", 128, 32768, 128},
+          {"conv3_2 256x256 N=16384", 256, 16384, 256},
+          {"conv4_2 512x512 N=4096", 512, 4096, 512},
+          {"conv5_2 512x512 N=1024", 512, 1024, 512},
+          {"conv3_1 bwd 128x256 N=16384", 128, 16384, 256},
+          {"conv4_1 bwd 256x512 N=4096", 256, 4096, 512}};
+}
+
+namespace kd = tinycnn::kernels::cuda::detail;
+
+// The pipeline's tile shapes beside the two the library uses (AsyncTileLarge, AsyncTileNarrow).
+enum class WinoVariant {
+  kStaged,
+  kLibrary,
+  kLarge4Stages,
+  kLargeK16,
+  kWide,
+  kTall,
+  kLarge4Warps,
+  kNarrowK16,
+  kNarrowWide
+};
+
+struct WinoVariantInfo {
+  WinoVariant v;
+  const char* label;
+  int rows;  // 64: for products of at most 64 rows; 128: for the others; 0: both
+};
+
+std::vector<WinoVariantInfo> wino_variants() {
+  return {{WinoVariant::kStaged, "staged", 0},
+          {WinoVariant::kLibrary, "async", 0},
+          {WinoVariant::kLarge4Stages, "async 128x128x32 4 stages", 128},
+          {WinoVariant::kLargeK16, "async 128x128x16 4 stages", 128},
+          {WinoVariant::kWide, "async 128x256x32 warps 64x64", 128},
+          {WinoVariant::kTall, "async 256x128x32 warps 64x64", 128},
+          {WinoVariant::kLarge4Warps, "async 128x128x32 4 warps of 64x64", 128},
+          {WinoVariant::kNarrowK16, "async 64x128x16 4 stages", 64},
+          {WinoVariant::kNarrowWide, "async 64x256x16 warps 32x64", 64}};
+}
+
+void bm_wino(benchmark::State& state, WinoShape w, WinoVariant variant) {
+  constexpr std::int64_t kBatch = 36;
+  auto rounded = [](Tensor<float, cuda> t) {
+    auto h = t.to_vector();
+    for (auto& v : h) {
+      std::uint32_t u;
+      std::memcpy(&u, &v, 4);
+      u = (u + 0x1000u) & 0xffffe000u;  // cvt.rna.tf32 for finite values
+      std::memcpy(&v, &u, 4);
+    }
+    return Tensor<float, cuda>({std::int64_t(h.size())}, h);
+  };
+  const auto a = rounded(random_device(kBatch * w.m * w.k, 5));
+  const auto b = rounded(random_device(kBatch * w.k * w.n, 6));
+  Tensor<float, cuda> out({kBatch * w.m * w.n}), ref({kBatch * w.m * w.n});
+  GemmDesc d = tinycnn::kernels::packed_gemm(w.m, w.n, w.k);
+  d.batch = kBatch, d.stride_a = w.m * w.k, d.stride_b = w.k * w.n, d.stride_c = w.m * w.n;
+  const bool narrow = w.m <= kd::TileSmall::kBlockM;
+  const auto stream = tinycnn::cuda_stream();
+  auto async = [&](auto cfg) {
+    using Cfg = decltype(cfg);
+    return kd::gemm_tf32_async<Cfg>(out.data(), a.data(), b.data(), d, 1.f, 0.f, nullptr, stream);
+  };
+  auto run = [&] {
+    switch (variant) {
+      case WinoVariant::kStaged:
+        return narrow
+                   ? kd::dispatch_gemm_vec<kd::TileSmallTf32Rounded, false, false>(
+                         out.data(), a.data(), b.data(), d, 1.f, 0.f, nullptr, true, true, stream)
+                   : kd::dispatch_gemm_vec<kd::TileLargeTf32Rounded, false, false>(
+                         out.data(), a.data(), b.data(), d, 1.f, 0.f, nullptr, true, true, stream);
+      case WinoVariant::kLibrary:  // the launcher the convolutions call
+        return kd::gemm_tiled_with_bias(out.data(), a.data(), b.data(), d, 1.f, 0.f, nullptr,
+                                        stream, true, true);
+      case WinoVariant::kLarge4Stages:
+        return async(kd::AsyncTileConfig<128, 128, 32, 2, 4, 4, 1>{});
+      case WinoVariant::kLargeK16:
+        return async(kd::AsyncTileConfig<128, 128, 16, 2, 4, 4, 2>{});
+      case WinoVariant::kWide:
+        return async(kd::AsyncTileConfig<128, 256, 32, 2, 4, 3, 1>{});
+      case WinoVariant::kTall:
+        return async(kd::AsyncTileConfig<256, 128, 32, 4, 2, 3, 1>{});
+      case WinoVariant::kLarge4Warps:
+        return async(kd::AsyncTileConfig<128, 128, 32, 2, 2, 3, 2>{});
+      case WinoVariant::kNarrowK16:
+        return async(kd::AsyncTileConfig<64, 128, 16, 2, 4, 4, 4>{});
+      case WinoVariant::kNarrowWide:
+        return async(kd::AsyncTileConfig<64, 256, 16, 2, 4, 4, 2>{});
+    }
+    return cudaErrorInvalidValue;
+  };
+  const float one = 1.f, zero = 0.f;
+  auto peer = [&] {
+    return cublasSgemmStridedBatched(cublas(), CUBLAS_OP_N, CUBLAS_OP_N, int(w.n), int(w.m),
+                                     int(w.k), &one, b.data(), int(w.n), w.k * w.n, a.data(),
+                                     int(w.k), w.m * w.k, &zero, ref.data(), int(w.n), w.m * w.n,
+                                     int(kBatch));
+  };
+  if (peer() != CUBLAS_STATUS_SUCCESS || run() != cudaSuccess) {
+    state.SkipWithError("launch failed");
+    return;
+  }
+  const double err = relative_error(out.to_vector(), ref.to_vector());
+  state.counters["rel_error_vs_cublas"] = err;
+  if (!(err <= 1e-4)) {  // both multiply the same TF32 values exactly; only the sums' order differs
+    state.SkipWithError(("relative error vs cuBLAS " + std::to_string(err)).c_str());
+    return;
+  }
+  const double peer_ms = median_ms(20, peer);
+  const double ms = timed_loop(state, [&] { run(); });
+  const double flop = 2.0 * kBatch * w.m * w.n * w.k;
+  const double bytes = 4.0 * kBatch * (w.m * w.k + w.k * w.n + w.m * w.n);
+  state.counters["TFLOP/s"] = flop / (ms * 1e-3) / 1e12;
+  state.counters["GB/s"] = bytes / (ms * 1e-3) / 1e9;
+  state.counters["cublas_TFLOP/s"] = flop / (peer_ms * 1e-3) / 1e12;
+  state.counters["vs_cublas"] = peer_ms / ms;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -280,6 +414,14 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark((ours + s.name).c_str(), bm_gemm_tiled, s)
         ->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.05);
   }
+  if (g_tf32)
+    for (const auto& w : wino_shapes())
+      for (const auto& v : wino_variants())
+        if (v.rows == 0 || (v.rows == 64) == (w.m <= 64))
+          benchmark::RegisterBenchmark(("wino/" + w.name + "/" + v.label).c_str(), bm_wino, w, v.v)
+              ->UseManualTime()
+              ->Unit(benchmark::kMillisecond)
+              ->MinTime(0.05);
   if (!g_tf32)
     for (const auto& g : gram_shapes())
       for (const auto& [label, variant] :

@@ -10,7 +10,10 @@
 #           TF32, 256 px to 7680x4320
 #   step 2: ours (async, the default) and PyTorch's TF32 default in the same call, 512 px to
 #           7680x4320
-# Usage on the device machine: bash tools/gpu/async_round.sh 1|2
+#   step 3: products with too few 128x128 tiles to fill the GPU on the staged tiles (the default,
+#           TINYCNN_GEMM_ASYNC=1) or on the pipeline's 64x64 tile (=2), against all staged (=0):
+#           the [cuda] suite, style iterations at 256-1024 px (TF32), NIN twice
+# Usage on the device machine: bash tools/gpu/async_round.sh 1|2|3
 set -u
 step=${1:-1}
 . tools/gpu/round_env.sh
@@ -31,5 +34,14 @@ if [ "$step" = 2 ]; then
     style_call style_tf32_same_call.log $model 512,1024,2048,4096,7680x4320 TINYCNN_CUDA_TF32=1
   done
   torch_style on 512,1024,2048,4096,7680x4320 torch_tf32 330
+fi
+if [ "$step" = 3 ]; then
+  bash tools/gpu/round.sh tests
+  grep -E "^(All tests passed|test cases)" "$out/cuda_tests.log" | tail -1
+  for model in vgg16 vgg19 nin nin; do
+    for mode in 0 1 2; do
+      style_call style_few_tiles.log $model 256,512,1024 TINYCNN_CUDA_TF32=1 TINYCNN_GEMM_ASYNC=$mode
+    done
+  done
 fi
 rm -f "$out/env.txt"

@@ -93,11 +93,12 @@ inline bool narrow_products_on_small_tiles() {
   return on;
 }
 
-// TINYCNN_GEMM_ASYNC: "0" runs products of TF32 operands on the register-staged tiles too; unset
-// or "1": on the cp.async pipeline where they fit (gemm_async.cuh).
-inline bool tf32_products_async() {
-  static const bool on = env_switch("TINYCNN_GEMM_ASYNC", 1) != 0;
-  return on;
+// TINYCNN_GEMM_ASYNC: "0" runs products of TF32 operands on the register-staged tiles only; unset
+// or "1": on the cp.async pipeline (gemm_async.cuh) where they fit and have enough 128x128 tiles
+// to fill the GPU or at most 64 rows; "2": also the products with fewer tiles (on its 64x64 tile).
+inline int tf32_products_async() {
+  static const int mode = env_switch("TINYCNN_GEMM_ASYNC", 1);
+  return mode;
 }
 
 // The launcher behind gemm_tiled and the convolutions' products (1x1 layers, Winograd): checks the
@@ -131,7 +132,9 @@ inline cudaError_t gemm_tiled_with_bias(float* c, const float* a, const float* b
   const bool narrow = d.m <= TileSmall::kBlockM && narrow_products_on_small_tiles();
   const bool large = !narrow && large_tiles >= multiprocessor_count();
   if (tf32 && !d.trans_b && has_tf32_mma()) {
-    if (rounded && !d.trans_a && tf32_products_async() && gemm_tf32_async_fits(a, b, d))
+    const int async = tf32_products_async();
+    if (rounded && !d.trans_a && async != 0 && (large || narrow || async == 2) &&
+        gemm_tf32_async_fits(a, b, d))
       return large    ? gemm_tf32_async<AsyncTileLarge>(c, a, b, d, alpha, beta, ep, stream)
              : narrow ? gemm_tf32_async<AsyncTileNarrow>(c, a, b, d, alpha, beta, ep, stream)
                       : gemm_tf32_async<AsyncTileSmall>(c, a, b, d, alpha, beta, ep, stream);

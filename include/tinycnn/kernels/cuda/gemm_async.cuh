@@ -86,7 +86,8 @@ using AsyncTileLarge = AsyncTileConfig<128, 128, 32, 2, 4, 3, 2>;
 // 256x128, 4 warps of 64x64) were at best level with AsyncTileLarge.
 using AsyncTileNarrow = AsyncTileConfig<64, 128, 32, 2, 4, 3, 4>;
 // 64x64 outputs, 4 warps of 32x32, 16 reductions per stage, 4 stages (37 KB): products with too few
-// large tiles to fill the GPU.
+// large tiles to fill the GPU, under TINYCNN_GEMM_ASYNC=2 (by default those stay on the staged
+// tiles: no faster here in the style iteration, H200).
 using AsyncTileSmall = AsyncTileConfig<64, 64, 16, 2, 2, 4, 4>;
 
 // 16 bytes global -> shared, asynchronously; only the first `bytes` (0-16) are read, the rest of

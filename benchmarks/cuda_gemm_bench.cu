@@ -4,7 +4,8 @@
 // against cuBLAS in CUBLAS_TF32_TENSOR_OP_MATH, checked against each other within 1e-2; and
 // Winograd's batched products of TF32 values (wino/: the register-staged tiles, the cp.async
 // pipeline as the library launches it, and other tile shapes of the pipeline) against cuBLAS's
-// strided batched product in TF32.
+// strided batched product in TF32; and NIN's 1x1 layers' products (pw/: operands not rounded,
+// forward and backward data) on the staged tiles and the pipeline against cuBLAS TF32.
 //
 // Run: build/benchmarks/cuda_gemm_bench [--tf32] --benchmark_min_time=0.05
 // Counters: TFLOP/s (from the median iteration) and vs_cublas = cuBLAS time / our time.
@@ -21,6 +22,7 @@
 #include <cstring>
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "support/problems.hpp"
@@ -293,7 +295,8 @@ enum class WinoVariant {
   kTall,
   kLarge4Warps,
   kNarrowK16,
-  kNarrowWide
+  kNarrowWide,
+  kNarrow4Blocks
 };
 
 struct WinoVariantInfo {
@@ -311,7 +314,8 @@ std::vector<WinoVariantInfo> wino_variants() {
           {WinoVariant::kTall, "async 256x128x32 warps 64x64", 128},
           {WinoVariant::kLarge4Warps, "async 128x128x32 4 warps of 64x64", 128},
           {WinoVariant::kNarrowK16, "async 64x128x16 4 stages", 64},
-          {WinoVariant::kNarrowWide, "async 64x256x16 warps 32x64", 64}};
+          {WinoVariant::kNarrowWide, "async 64x256x16 warps 32x64", 64},
+          {WinoVariant::kNarrow4Blocks, "async 64x128x32 registers for 4 blocks", 64}};
 }
 
 void bm_wino(benchmark::State& state, WinoShape w, WinoVariant variant) {
@@ -362,6 +366,8 @@ void bm_wino(benchmark::State& state, WinoShape w, WinoVariant variant) {
         return async(kd::AsyncTileConfig<64, 128, 16, 2, 4, 4, 4>{});
       case WinoVariant::kNarrowWide:
         return async(kd::AsyncTileConfig<64, 256, 16, 2, 4, 4, 2>{});
+      case WinoVariant::kNarrow4Blocks:  // the tenth session's AsyncTileNarrow (64 registers)
+        return async(kd::AsyncTileConfig<64, 128, 32, 2, 4, 3, 4>{});
     }
     return cudaErrorInvalidValue;
   };
@@ -388,6 +394,69 @@ void bm_wino(benchmark::State& state, WinoShape w, WinoVariant variant) {
   const double bytes = 4.0 * kBatch * (w.m * w.k + w.k * w.n + w.m * w.n);
   state.counters["TFLOP/s"] = flop / (ms * 1e-3) / 1e12;
   state.counters["GB/s"] = bytes / (ms * 1e-3) / 1e9;
+  state.counters["cublas_TFLOP/s"] = flop / (peer_ms * 1e-3) / 1e12;
+  state.counters["vs_cublas"] = peer_ms / ms;
+}
+
+// NIN's 1x1 layers (cccp1, 3, 5, 7) at 2048 px, forward (A: weights (Cout, Cin)) and backward data
+// (A transposed), operands not rounded to TF32: the register-staged TF32 tiles against the
+// launcher the convolutions call (the cp.async pipeline, rounding in shared memory, where H*W is
+// a multiple of 4; the staged tiles elsewhere), against cuBLAS TF32 (--tf32 only).
+struct PointwiseShape {
+  std::string name;
+  std::int64_t m, n, k;  // output rows (channels out, or in for backward data), H*W, reduction
+  bool trans_a;
+};
+
+std::vector<PointwiseShape> pointwise_shapes() {
+  std::vector<PointwiseShape> s;
+  for (const auto& [layer, c, hw] :
+       {std::tuple{"cccp1", 96, 510 * 510}, std::tuple{"cccp3", 256, 255 * 255},
+        std::tuple{"cccp5", 384, 127 * 127}, std::tuple{"cccp7", 1024, 63 * 63}})
+    for (const bool backward : {false, true})
+      s.push_back({std::string(layer) + (backward ? " bwd " : " fwd ") + std::to_string(c) + "x" +
+                       std::to_string(c) + " N=" + std::to_string(hw),
+                   c, hw, c, backward});
+  return s;
+}
+
+void bm_pointwise(benchmark::State& state, PointwiseShape w, bool staged) {
+  const auto a = random_device(w.m * w.k, 7);
+  const auto b = random_device(w.k * w.n, 8);
+  Tensor<float, cuda> out({w.m * w.n}), ref({w.m * w.n});
+  const GemmDesc d = tinycnn::kernels::packed_gemm(w.m, w.n, w.k, w.trans_a);
+  const auto stream = tinycnn::cuda_stream();
+  const bool vec_b = w.n % 4 == 0;
+  auto run = [&] {
+    if (!staged)  // the launcher the 1x1 convolutions call
+      return kd::gemm_tiled_with_bias(out.data(), a.data(), b.data(), d, 1.f, 0.f, nullptr, stream,
+                                      true);
+    return w.trans_a
+               ? kd::dispatch_gemm_vec<kd::TileLargeTf32, true, false>(
+                     out.data(), a.data(), b.data(), d, 1.f, 0.f, nullptr, true, vec_b, stream)
+               : kd::dispatch_gemm_vec<kd::TileLargeTf32, false, false>(
+                     out.data(), a.data(), b.data(), d, 1.f, 0.f, nullptr, true, vec_b, stream);
+  };
+  const float one = 1.f, zero = 0.f;
+  auto peer = [&] {  // row-major C = op(A) B as column-major C^T = B^T op(A)^T
+    return cublasSgemm(cublas(), CUBLAS_OP_N, w.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, int(w.n),
+                       int(w.m), int(w.k), &one, b.data(), int(w.n), a.data(),
+                       int(w.trans_a ? w.m : w.k), &zero, ref.data(), int(w.n));
+  };
+  if (peer() != CUBLAS_STATUS_SUCCESS || run() != cudaSuccess) {
+    state.SkipWithError("launch failed");
+    return;
+  }
+  const double err = relative_error(out.to_vector(), ref.to_vector());
+  state.counters["rel_error_vs_cublas"] = err;
+  if (!(err <= 1e-2)) {  // each rounds (or truncates) the fp32 operands to TF32 its own way
+    state.SkipWithError(("relative error vs cuBLAS " + std::to_string(err)).c_str());
+    return;
+  }
+  const double peer_ms = median_ms(20, peer);
+  const double ms = timed_loop(state, [&] { run(); });
+  const double flop = 2.0 * w.m * w.n * w.k;
+  state.counters["TFLOP/s"] = flop / (ms * 1e-3) / 1e12;
   state.counters["cublas_TFLOP/s"] = flop / (peer_ms * 1e-3) / 1e12;
   state.counters["vs_cublas"] = peer_ms / ms;
 }
@@ -422,6 +491,14 @@ int main(int argc, char** argv) {
               ->UseManualTime()
               ->Unit(benchmark::kMillisecond)
               ->MinTime(0.05);
+  if (g_tf32)
+    for (const auto& w : pointwise_shapes())
+      for (const bool staged : {true, false})
+        benchmark::RegisterBenchmark(("pw/" + w.name + (staged ? "/staged" : "/async")).c_str(),
+                                     bm_pointwise, w, staged)
+            ->UseManualTime()
+            ->Unit(benchmark::kMillisecond)
+            ->MinTime(0.05);
   if (!g_tf32)
     for (const auto& g : gram_shapes())
       for (const auto& [label, variant] :

@@ -8,7 +8,9 @@
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/compare.hpp"
@@ -33,6 +35,34 @@ float round_tf32(float x) {
   if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;
   std::memcpy(&x, &u, 4);
   return x;
+}
+
+// The elements of C (inside (M, N) of each batch entry, C starting offset_c floats into v), in
+// order: the outputs.
+std::vector<float> c_outputs(const std::vector<float>& v, const GemmDesc& d,
+                             std::int64_t offset_c = 0) {
+  std::vector<float> out;
+  for (std::int64_t z = 0; z < d.batch; ++z)
+    for (std::int64_t i = 0; i < d.m; ++i)
+      for (std::int64_t j = 0; j < d.n; ++j)
+        out.push_back(v[offset_c + z * d.stride_c + i * d.ldc + j]);
+  return out;
+}
+
+// Elsewhere than C's elements the kernel must leave memory as it was: out equals before there
+// (exactly; NaN poison stays NaN).
+void require_untouched_outside_c(std::vector<float> out, const std::vector<float>& before,
+                                 const GemmDesc& d, std::int64_t offset_c = 0) {
+  for (std::int64_t z = 0; z < d.batch; ++z)
+    for (std::int64_t i = 0; i < d.m; ++i)
+      for (std::int64_t j = 0; j < d.n; ++j) {
+        const std::int64_t at = offset_c + z * d.stride_c + i * d.ldc + j;
+        out[at] = before[at];
+      }
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    INFO("element outside C written at " << i);
+    REQUIRE((out[i] == before[i] || (out[i] != out[i] && before[i] != before[i])));
+  }
 }
 
 // Runs gemm_tiled on d and compares every C element with the reference. offset_* shift the
@@ -71,23 +101,9 @@ void check_gemm(const GemmDesc& d, float alpha, float beta, std::uint64_t salt, 
     REQUIRE(tinycnn::kernels::cuda::gemm_tiled(dc.data() + offset_c, da.data() + offset_a,
                                                db.data() + offset_b, d, alpha, beta,
                                                tinycnn::cuda_stream()) == cudaSuccess);
-  auto out = dc.to_vector();
-  // Only elements of C inside (M, N) of each batch entry are outputs; elsewhere the kernel must
-  // leave memory as it was (compare those exactly).
-  std::vector<float> got, want;
-  for (std::int64_t z = 0; z < d.batch; ++z)
-    for (std::int64_t i = 0; i < d.m; ++i)
-      for (std::int64_t j = 0; j < d.n; ++j) {
-        const std::int64_t at = offset_c + z * d.stride_c + i * d.ldc + j;
-        got.push_back(out[at]);
-        want.push_back(ref[at]);
-        out[at] = c[at];
-      }
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    INFO("element outside C written at " << i);
-    REQUIRE((out[i] == c[i] || (out[i] != out[i] && c[i] != c[i])));
-  }
-  TINYCNN_REQUIRE_CLOSE(got, want, 1e-5);
+  const auto out = dc.to_vector();
+  require_untouched_outside_c(out, c, d, offset_c);
+  TINYCNN_REQUIRE_CLOSE(c_outputs(out, d, offset_c), c_outputs(ref, d, offset_c), 1e-5);
 }
 
 GemmDesc with_lds(GemmDesc d, std::int64_t pad_a, std::int64_t pad_b, std::int64_t pad_c) {
@@ -229,7 +245,7 @@ TEST_CASE("cuda gemm on TF32 tensor cores: both tiles, A transposed or not, ragg
 // the same operands within 1e-5. Edges of M, N and K inside a tile and a slice (K not a multiple
 // of 4 on rows that are, so the copies zero-fill part of a chunk), more slices than stages,
 // batches with padded strides, alpha/beta, bias and ReLU in the epilogue.
-TEST_CASE("cuda gemm on TF32 operands: the cp.async pipeline equals the register-staged tiles",
+TEST_CASE("cuda gemm in TF32: the cp.async pipeline equals the register-staged tiles",
           "[cuda][kernels][gemm]") {
   TINYCNN_REQUIRE_CUDA();
   TINYCNN_SEED_INFO();
@@ -254,91 +270,123 @@ TEST_CASE("cuda gemm on TF32 operands: the cp.async pipeline equals the register
       {130, 70, 250, 2, 2, 2, 5, 2.f, 0.f, true, true},
       {256, 512, 0, 1, 4, 0, 0, 1.f, 0.5f, true, false},  // K = 0: C = beta C + bias
   };
+  // Winograd's products (operands TF32 values already) and the 1x1 layers' (rounded in the
+  // kernel; A transposed in backward data). B's rows unaligned (H*W not a multiple of 4): the
+  // pipeline does not take them; the dispatcher still gives the staged tiles' values.
+  struct Mode {
+    const char* name;
+    bool rounded, trans_a, unaligned_b;
+  };
+  const Mode modes[] = {{"TF32 operands", true, false, false},
+                        {"rounded in the kernel", false, false, false},
+                        {"rounded, A transposed", false, true, false},
+                        {"B's rows unaligned", false, false, true},
+                        {"A transposed, B's rows unaligned", false, true, true}};
   std::uint64_t salt = 7000;
-  for (const auto& tc : cases) {
-    INFO("m=" << tc.m << " n=" << tc.n << " k=" << tc.k << " batch=" << tc.batch << " alpha="
-              << tc.alpha << " beta=" << tc.beta << " bias=" << tc.bias << " relu=" << tc.relu);
-    GemmDesc d = tinycnn::kernels::packed_gemm(tc.m, tc.n, tc.k);
-    d.lda = tc.k + tc.pad_a, d.ldb = tc.n + tc.pad_b, d.ldc = tc.n + tc.pad_c;
-    REQUIRE((d.lda % 4 == 0 && d.ldb % 4 == 0));
-    d.batch = tc.batch;
-    d.stride_a = tc.m * d.lda + 4, d.stride_b = tc.k * d.ldb + 8, d.stride_c = tc.m * d.ldc + 3;
-    const std::int64_t size_a = tc.batch * d.stride_a, size_b = tc.batch * d.stride_b;
-    const std::int64_t size_c = tc.batch * d.stride_c;
-    auto a = tinycnn::test::random_vector<float>(size_a, salt++);
-    auto b = tinycnn::test::random_vector<float>(size_b, salt++);
-    for (auto& v : a) v = round_tf32(v);
-    for (auto& v : b) v = round_tf32(v);
-    const auto c = tc.beta == 0.f ? tinycnn::test::poisoned_vector<float>(size_c)
-                                  : tinycnn::test::random_vector<float>(size_c, salt++);
-    const auto bias = tinycnn::test::random_vector<float>(tc.m, salt++);
-    std::vector<float> ref = c;
-    if (tc.beta == 0.f)
-      for (auto& v : ref) v = 0.f;
-    tinycnn::kernels::reference::gemm_reference(ref.data(), a.data(), b.data(), d, tc.alpha,
-                                                tc.beta);
-    std::vector<float> want;
-    for (std::int64_t z = 0; z < tc.batch; ++z)
-      for (std::int64_t i = 0; i < tc.m; ++i)
-        for (std::int64_t j = 0; j < tc.n; ++j) {
-          float v = ref[z * d.stride_c + i * d.ldc + j] + (tc.bias ? bias[i] : 0.f);
-          want.push_back(tc.relu && !(v > 0.f) ? 0.f : v);
-        }
+  for (const auto& mode : modes)
+    for (const auto& tc : cases) {
+      INFO(mode.name << ": m=" << tc.m << " n=" << tc.n << " k=" << tc.k << " batch=" << tc.batch
+                     << " alpha=" << tc.alpha << " beta=" << tc.beta << " bias=" << tc.bias
+                     << " relu=" << tc.relu);
+      GemmDesc d = tinycnn::kernels::packed_gemm(tc.m, tc.n, tc.k, mode.trans_a);
+      const std::int64_t rows_a = mode.trans_a ? tc.k : tc.m;
+      d.lda = (mode.trans_a ? tc.m : tc.k) + tc.pad_a;
+      d.lda = (d.lda + 3) / 4 * 4;  // A's rows 16-byte aligned, as the pipeline requires
+      d.ldb = tc.n + tc.pad_b, d.ldc = tc.n + tc.pad_c;
+      if (mode.unaligned_b) d.ldb = (d.ldb + 3) / 4 * 4 + 1;
+      REQUIRE((d.ldb % 4 == 0) != mode.unaligned_b);
+      d.batch = tc.batch;
+      d.stride_a = rows_a * d.lda + 4, d.stride_b = tc.k * d.ldb + 8, d.stride_c = tc.m * d.ldc + 3;
+      const std::int64_t size_a = tc.batch * d.stride_a, size_b = tc.batch * d.stride_b;
+      const std::int64_t size_c = tc.batch * d.stride_c;
+      auto a = tinycnn::test::random_vector<float>(size_a, salt++);
+      auto b = tinycnn::test::random_vector<float>(size_b, salt++);
+      auto a_tf32 = a, b_tf32 = b;
+      for (auto& v : a_tf32) v = round_tf32(v);
+      for (auto& v : b_tf32) v = round_tf32(v);
+      if (mode.rounded) a = a_tf32, b = b_tf32;
+      const auto c = tc.beta == 0.f ? tinycnn::test::poisoned_vector<float>(size_c)
+                                    : tinycnn::test::random_vector<float>(size_c, salt++);
+      const auto bias = tinycnn::test::random_vector<float>(tc.m, salt++);
+      std::vector<float> ref = c;
+      if (tc.beta == 0.f)
+        for (auto& v : ref) v = 0.f;
+      tinycnn::kernels::reference::gemm_reference(ref.data(), a_tf32.data(), b_tf32.data(), d,
+                                                  tc.alpha, tc.beta);
+      std::vector<float> want = c_outputs(ref, d);
+      for (std::size_t i = 0; i < want.size(); ++i) {
+        const float v = want[i] + (tc.bias ? bias[i / tc.n % tc.m] : 0.f);
+        want[i] = tc.relu && !(v > 0.f) ? 0.f : v;
+      }
 
-    Tensor<float, cuda> da({size_a}, a), db({size_b}, b), dbias({tc.m}, bias);
-    const kd::Epilogue ep(tc.bias ? dbias.data() : nullptr, tc.relu);
-    const auto s = tinycnn::cuda_stream();
-    const char* names[] = {"async 128x128", "async 64x128", "async 64x64", "staged 128x128",
-                           "staged 64x64"};
-    std::vector<float> first;
-    for (int variant = 0; variant < 5; ++variant) {
-      INFO(names[variant]);
-      Tensor<float, cuda> dc({size_c}, c);
-      cudaError_t e = cudaSuccess;
-      if (variant == 0)
-        e = kd::gemm_tf32_async<kd::AsyncTileLarge>(dc.data(), da.data(), db.data(), d, tc.alpha,
-                                                    tc.beta, ep, s);
-      else if (variant == 1)
-        e = kd::gemm_tf32_async<kd::AsyncTileNarrow>(dc.data(), da.data(), db.data(), d, tc.alpha,
-                                                     tc.beta, ep, s);
-      else if (variant == 2)
-        e = kd::gemm_tf32_async<kd::AsyncTileSmall>(dc.data(), da.data(), db.data(), d, tc.alpha,
-                                                    tc.beta, ep, s);
-      else if (variant == 3)
-        e = kd::dispatch_gemm_vec<kd::TileLargeTf32Rounded, false, false>(
-            dc.data(), da.data(), db.data(), d, tc.alpha, tc.beta, ep, true, true, s);
-      else
-        e = kd::dispatch_gemm_vec<kd::TileSmallTf32Rounded, false, false>(
-            dc.data(), da.data(), db.data(), d, tc.alpha, tc.beta, ep, true, true, s);
-      REQUIRE(e == cudaSuccess);
-      auto out = dc.to_vector();
-      std::vector<float> got;
-      for (std::int64_t z = 0; z < tc.batch; ++z)
-        for (std::int64_t i = 0; i < tc.m; ++i)
-          for (std::int64_t j = 0; j < tc.n; ++j) {
-            const std::int64_t at = z * d.stride_c + i * d.ldc + j;
-            got.push_back(out[at]);
-            out[at] = c[at];
-          }
-      for (std::size_t i = 0; i < out.size(); ++i) {
-        INFO("element outside C written at " << i);
-        REQUIRE((out[i] == c[i] || (out[i] != out[i] && c[i] != c[i])));
+      Tensor<float, cuda> da({size_a}, a), db({size_b}, b), dbias({tc.m}, bias);
+      const kd::Epilogue ep(tc.bias ? dbias.data() : nullptr, tc.relu);
+      const auto s = tinycnn::cuda_stream();
+      const float* pa = da.data();
+      const float* pb = db.data();
+      auto staged = [&](auto cfg) {
+        using Cfg = decltype(cfg);
+        return [&, pa, pb](float* out) {
+          return mode.trans_a
+                     ? kd::dispatch_gemm_vec<Cfg, true, false>(out, pa, pb, d, tc.alpha, tc.beta,
+                                                               ep, true, !mode.unaligned_b, s)
+                     : kd::dispatch_gemm_vec<Cfg, false, false>(out, pa, pb, d, tc.alpha, tc.beta,
+                                                                ep, true, !mode.unaligned_b, s);
+        };
+      };
+      auto async = [&](auto cfg) {
+        using Cfg = decltype(cfg);
+        return [&, pa, pb](float* out) {
+          if (mode.rounded)
+            return kd::gemm_tf32_async<Cfg>(out, pa, pb, d, tc.alpha, tc.beta, ep, s);
+          return mode.trans_a ? kd::gemm_tf32_async<Cfg, true, true>(out, pa, pb, d, tc.alpha,
+                                                                     tc.beta, ep, s)
+                              : kd::gemm_tf32_async<Cfg, false, true>(out, pa, pb, d, tc.alpha,
+                                                                      tc.beta, ep, s);
+        };
+      };
+      std::vector<std::pair<std::string, std::function<cudaError_t(float*)>>> variants;
+      if (!mode.unaligned_b) {
+        variants.emplace_back("async 128x128", async(kd::AsyncTileLarge{}));
+        variants.emplace_back("async 64x128", async(kd::AsyncTileNarrow{}));
       }
-      TINYCNN_REQUIRE_CLOSE(got, want, 1e-5);
-      if (variant == 0) {
-        first = got;
+      if (mode.rounded) {
+        variants.emplace_back("async 64x64", async(kd::AsyncTileSmall{}));
+        variants.emplace_back("staged 128x128", staged(kd::TileLargeTf32Rounded{}));
+        variants.emplace_back("staged 64x64", staged(kd::TileSmallTf32Rounded{}));
       } else {
-        std::int64_t differ = 0;
-        for (std::size_t i = 0; i < got.size(); ++i)
-          differ += std::memcmp(&got[i], &first[i], sizeof(float)) != 0;
-        INFO(differ << " of " << got.size() << " outputs differ from the async 128x128 tile's");
-        REQUIRE(differ == 0);
+        variants.emplace_back("staged 128x128", staged(kd::TileLargeTf32{}));
+        variants.emplace_back("staged 64x64", staged(kd::TileSmallTf32{}));
       }
+      variants.emplace_back("dispatcher", [&, pa, pb](float* out) {
+        return kd::gemm_tiled_with_bias(out, pa, pb, d, tc.alpha, tc.beta, ep, s, true,
+                                        mode.rounded);
+      });
+      std::vector<float> first;
+      for (const auto& [name, run] : variants) {
+        INFO(name);
+        Tensor<float, cuda> dc({size_c}, c);
+        REQUIRE(run(dc.data()) == cudaSuccess);
+        const auto out = dc.to_vector();
+        require_untouched_outside_c(out, c, d);
+        const auto got = c_outputs(out, d);
+        TINYCNN_REQUIRE_CLOSE(got, want, 1e-5);
+        if (first.empty()) {
+          first = got;
+        } else {
+          std::int64_t differ = 0;
+          for (std::size_t i = 0; i < got.size(); ++i)
+            differ += std::memcmp(&got[i], &first[i], sizeof(float)) != 0;
+          INFO(differ << " of " << got.size() << " outputs differ from the " << variants[0].first
+                      << "'s");
+          REQUIRE(differ == 0);
+        }
+      }
+      // Whether the dispatcher may take the pipeline; a misaligned operand rules it out.
+      CHECK(kd::gemm_tf32_async_fits(pa, pb, d) == !mode.unaligned_b);
+      CHECK_FALSE(kd::gemm_tf32_async_fits(pa + 1, pb, d));
+      CHECK_FALSE(kd::gemm_tf32_async_fits(pa, pb + 1, d));
     }
-    // The dispatcher takes the pipeline for these operands (rounded, untransposed, aligned).
-    CHECK(kd::gemm_tf32_async_fits(da.data(), db.data(), d));
-    CHECK_FALSE(kd::gemm_tf32_async_fits(da.data() + 1, db.data(), d));
-  }
 }
 
 TEST_CASE("cuda gemm_tiled: zero sizes and K = 0", "[cuda][kernels][gemm]") {

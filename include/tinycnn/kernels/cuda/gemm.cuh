@@ -93,12 +93,23 @@ inline bool narrow_products_on_small_tiles() {
   return on;
 }
 
-// TINYCNN_GEMM_ASYNC: "0" runs products of TF32 operands on the register-staged tiles only; unset
-// or "1": on the cp.async pipeline (gemm_async.cuh) where they fit and have enough 128x128 tiles
-// to fill the GPU or at most 64 rows; "2": also the products with fewer tiles (on its 64x64 tile).
+// TINYCNN_GEMM_ASYNC: "0" runs the TF32 products on the register-staged tiles only; unset or "1":
+// on the cp.async pipeline (gemm_async.cuh) where they fit and have enough 128x128 tiles to fill
+// the GPU, or (operands of TF32 values: Winograd's) at most 64 rows; "2": also Winograd's products
+// with fewer tiles (on its 64x64 tile).
+// (Until the eleventh session "2" was read as "1": the tenth session's 1/2 comparison measured one
+// rule twice.)
 inline int tf32_products_async() {
-  static const int mode = env_switch("TINYCNN_GEMM_ASYNC", 1);
+  static const int mode = env_switch("TINYCNN_GEMM_ASYNC", 1, 2);
   return mode;
+}
+
+// TINYCNN_GEMM_ASYNC_ROUNDING: "0" keeps the products of operands not rounded to TF32 yet (the 1x1
+// layers') on the register-staged tiles; unset or "1": on the pipeline, which rounds them in
+// shared memory, where they have enough 128x128 tiles to fill the GPU.
+inline bool tf32_rounding_products_async() {
+  static const bool on = env_switch("TINYCNN_GEMM_ASYNC_ROUNDING", 1) != 0;
+  return on;
 }
 
 // The launcher behind gemm_tiled and the convolutions' products (1x1 layers, Winograd): checks the
@@ -108,9 +119,10 @@ inline int tf32_products_async() {
 // DRAM there) and whether 16-byte loads are legal. tf32: products with B untransposed (all the
 // convolutions use) run on TF32 tensor cores where the GPU has them (sm_80 on); others, and older
 // GPUs, stay on fp32 FMAs. rounded (with tf32, A untransposed): A and B hold TF32 values already
-// (round_tf32 of each), so the tiles skip rounding them, and where the operands' rows are 16-byte
-// aligned the product runs on the cp.async pipeline (gemm_tf32_async); the result is the same,
-// bit for bit. ep: bias per row (may be null) and a fused ReLU.
+// (round_tf32 of each), so the tiles skip rounding them. Where the operands' rows are 16-byte
+// aligned the product runs on the cp.async pipeline (gemm_tf32_async), which rounds unrounded
+// operands in shared memory; the result is the same, bit for bit. ep: bias per row (may be null)
+// and a fused ReLU.
 inline cudaError_t gemm_tiled_with_bias(float* c, const float* a, const float* b, const GemmDesc& d,
                                         float alpha, float beta, Epilogue ep, cudaStream_t stream,
                                         bool tf32 = false, bool rounded = false) {
@@ -133,11 +145,16 @@ inline cudaError_t gemm_tiled_with_bias(float* c, const float* a, const float* b
   const bool large = !narrow && large_tiles >= multiprocessor_count();
   if (tf32 && !d.trans_b && has_tf32_mma()) {
     const int async = tf32_products_async();
-    if (rounded && !d.trans_a && async != 0 && (large || narrow || async == 2) &&
-        gemm_tf32_async_fits(a, b, d))
+    const bool fits = async != 0 && gemm_tf32_async_fits(a, b, d);
+    if (rounded && !d.trans_a && fits && (large || narrow || async == 2))
       return large    ? gemm_tf32_async<AsyncTileLarge>(c, a, b, d, alpha, beta, ep, stream)
              : narrow ? gemm_tf32_async<AsyncTileNarrow>(c, a, b, d, alpha, beta, ep, stream)
                       : gemm_tf32_async<AsyncTileSmall>(c, a, b, d, alpha, beta, ep, stream);
+    if (!rounded && large && fits && tf32_rounding_products_async())
+      return d.trans_a
+                 ? gemm_tf32_async<AsyncTileLarge, true, true>(c, a, b, d, alpha, beta, ep, stream)
+                 : gemm_tf32_async<AsyncTileLarge, false, true>(c, a, b, d, alpha, beta, ep,
+                                                                stream);
     if (rounded && !d.trans_a)
       return large ? dispatch_gemm_vec<TileLargeTf32Rounded, false, false>(c, a, b, d, alpha, beta,
                                                                            ep, vec_a, vec_b, stream)

@@ -1,6 +1,7 @@
-// TF32 tensor-core GEMM with a multistage cp.async pipeline, for C = A * B with both operands
-// untransposed, 16-byte aligned rows, and values that are TF32 already (round_tf32 of each):
-// Winograd's batched products, whose transforms round what they write.
+// TF32 tensor-core GEMM with a multistage cp.async pipeline, for C = op(A) * B with both operands'
+// rows 16-byte aligned: Winograd's batched products (operands TF32 values already: the transforms
+// round what they write), and the 1x1 layers' products (forward: A untransposed; backward data: A
+// transposed; operands rounded to TF32 in shared memory as each slice lands).
 //
 // Against the register-staged tiles of gemm_tile.cuh (TensorTileConfig), which load a slice into
 // registers, round it and store it transposed into shared memory, and read every fragment value
@@ -14,14 +15,17 @@
 //     four MMA tiles: tile q's column c lives at group column c * 4 + q, so a lane's B values of
 //     a group are adjacent (one 16-byte load per reduction row instead of four 4-byte loads), and
 //     its outputs are runs of four adjacent columns (16-byte stores in the epilogue).
-// The reduction runs in the same order (slices of 8, in order) as the register-staged tiles, so
-// the products are bit-identical to theirs.
+//   - a transposed A keeps its (reduction, row) layout, and a lane reads its four A values of a
+//     fragment one by one (conflict-free, as in the staged tiles).
+// The reduction runs in the same order (slices of 8, in order) as the register-staged tiles, and
+// values are rounded as they round them (cvt.rna), so the products are bit-identical to theirs.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <atomic>
 #include <cstdint>
+#include <type_traits>
 
 #include "tinycnn/kernels/cuda/gemm_tile.cuh"
 #include "tinycnn/kernels/problem.hpp"
@@ -51,7 +55,6 @@ struct AsyncTileConfig {
   // conflict-free within each quarter warp.
   static constexpr int kLdsA = BlockK + 4, kLdsB = BlockN + 8;
   static constexpr int kStageA = BlockM * kLdsA, kStageB = BlockK * kLdsB;  // floats per stage
-  static constexpr int kSmemBytes = Stages * (kStageA + kStageB) * int(sizeof(float));
   static constexpr int kChunksA = BlockM * BlockK / 4, kChunksB = BlockK * BlockN / 4;
   static constexpr int kGroupN = kMmaN < 4 ? kMmaN : 4;
   static constexpr int kColRun = kGroupN;
@@ -83,8 +86,10 @@ using AsyncTileLarge = AsyncTileConfig<128, 128, 32, 2, 4, 3, 2>;
 // products of at most 64 rows (VGG's 64-channel layers: short, memory-bound reductions). On an
 // H200 (cuda_gemm_bench --tf32, wino/conv1_2) 9 % faster than 16 reductions in 4 stages and than
 // 64x256 tiles of 32x64 warps; the 128-row alternatives (4 stages, 16 reductions, 128x256,
-// 256x128, 4 warps of 64x64) were at best level with AsyncTileLarge.
-using AsyncTileNarrow = AsyncTileConfig<64, 128, 32, 2, 4, 3, 4>;
+// 256x128, 4 warps of 64x64) were at best level with AsyncTileLarge. Registers for the two blocks
+// its shared memory allows (asking for four capped them at 64 and spilled 20 bytes; conv1_2's
+// product 0.100 ms either way within noise: 0.099-0.105 ms with four, two calls, H200).
+using AsyncTileNarrow = AsyncTileConfig<64, 128, 32, 2, 4, 3, 2>;
 // 64x64 outputs, 4 warps of 32x32, 16 reductions per stage, 4 stages (37 KB): products with too few
 // large tiles to fill the GPU, under TINYCNN_GEMM_ASYNC=2 (by default those stay on the staged
 // tiles: no faster here in the style iteration, H200).
@@ -166,32 +171,66 @@ struct AsyncCopier {
                   bytes > 0 ? src + p * pass_step + s * step : fallback, bytes);
     }
   }
+
+  // Rounds this thread's chunks of `stage` to TF32 in place, once its copies into it have landed
+  // (the block's barrier after this makes them visible to the other threads).
+  __device__ __forceinline__ void round_to_tf32(float* stage) const {
+#pragma unroll
+    for (int p = 0; p < kPasses; ++p) {
+      float4* q = reinterpret_cast<float4*>(stage + smem_off + p * kRowsPerPass * Lds);
+      float4 v = *q;
+      round_tf32_inplace(v);
+      *q = v;
+    }
+  }
+};
+
+// How the pipeline holds A (row-major, or transposed: (reduction, row)) in shared memory.
+template <class Cfg, bool TransA>
+struct AsyncLayout {
+  // A transposed: rows of BLK_M + 8 floats, so the fragment reads (reduction t, row g) of a warp
+  // fall into 32 different banks.
+  static constexpr int kLdsA = TransA ? Cfg::kBlockM + 8 : Cfg::kLdsA;
+  static constexpr int kStageA = TransA ? Cfg::kBlockK * kLdsA : Cfg::kStageA;
+  static constexpr int kSmemBytes = Cfg::kStages * (kStageA + Cfg::kStageB) * int(sizeof(float));
 };
 
 // One (BLK_M, BLK_N) tile of batch entry blockIdx.z per block (grid as gemm_tiled_kernel).
-template <class Cfg>
+// TransA: A is (K, M) in memory. Round: the operands are rounded to TF32 in shared memory (they
+// are TF32 values already otherwise).
+template <class Cfg, bool TransA, bool Round>
 __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
     gemm_tf32_async_kernel(float* __restrict__ c, const float* __restrict__ a,
                            const float* __restrict__ b, const GemmDesc d, float alpha, float beta,
                            Epilogue ep) {
+  using Layout = AsyncLayout<Cfg, TransA>;
   extern __shared__ float4 smem_raw[];
   float* smem_a = reinterpret_cast<float*>(smem_raw);
-  float* smem_b = smem_a + Cfg::kStages * Cfg::kStageA;
+  float* smem_b = smem_a + Cfg::kStages * Layout::kStageA;
   const std::int64_t z = blockIdx.z;
   const std::int64_t m0 = std::int64_t(blockIdx.y) * Cfg::kBlockM;
   const std::int64_t n0 = std::int64_t(blockIdx.x) * Cfg::kBlockN;
   const float* A = a + z * d.stride_a;
   const float* B = b + z * d.stride_b;
-  // A's slice s: rows m0.. (M edge), reductions s*BLK_K.. (K edge as the column limit).
+  // A's slice s: rows m0.. (M edge), reductions s*BLK_K.. (K edge as the column limit); A
+  // transposed: reductions s*BLK_K.. (K edge as the row limit), rows m0.. (M edge as columns).
   // B's slice s: reductions s*BLK_K.. (K edge as the row limit), columns n0.. (N edge).
-  const AsyncCopier<Cfg::kChunksA, Cfg::kThreads, Cfg::kBlockK, Cfg::kLdsA> ca(A, d.lda, m0, 0);
+  using CopierA =
+      std::conditional_t<TransA,
+                         AsyncCopier<Cfg::kChunksA, Cfg::kThreads, Cfg::kBlockM, Layout::kLdsA>,
+                         AsyncCopier<Cfg::kChunksA, Cfg::kThreads, Cfg::kBlockK, Layout::kLdsA>>;
+  const CopierA ca = TransA ? CopierA(A, d.lda, 0, int(m0)) : CopierA(A, d.lda, m0, 0);
   const AsyncCopier<Cfg::kChunksB, Cfg::kThreads, Cfg::kBlockN, Cfg::kLdsB> cb(B, d.ldb, 0,
                                                                                int(n0));
   const int k_tiles = int((d.k + Cfg::kBlockK - 1) / Cfg::kBlockK);
   auto issue = [&](int s) {
     const std::int64_t k0 = std::int64_t(s) * Cfg::kBlockK;
     const int stage = s % Cfg::kStages;
-    ca.copy(smem_a + stage * Cfg::kStageA, A, Cfg::kBlockK, s, d.m - m0, d.k - k0);
+    if constexpr (TransA)
+      ca.copy(smem_a + stage * Layout::kStageA, A, std::int64_t(Cfg::kBlockK) * d.lda, s, d.k - k0,
+              d.m);
+    else
+      ca.copy(smem_a + stage * Layout::kStageA, A, Cfg::kBlockK, s, d.m - m0, d.k - k0);
     cb.copy(smem_b + stage * Cfg::kStageB, B, std::int64_t(Cfg::kBlockK) * d.ldb, s, d.k - k0, d.n);
   };
 #pragma unroll
@@ -209,24 +248,40 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
   const int warp = int(threadIdx.x / 32), lane = int(threadIdx.x % 32);
   const int g = lane / 4, t = lane % 4;
   // ldmatrix addresses: lane l reads row l % 8 (+ 8 for blocks 1 and 3) at reductions
-  // + 4 * (block / 2) of each 16x8 A fragment.
-  const int a_row = (warp / Cfg::kWarpsN) * Cfg::kWarpM + lane % 8 + ((lane / 8) & 1) * 8;
-  const int a_off = a_row * Cfg::kLdsA + (lane / 16) * 4;
+  // + 4 * (block / 2) of each 16x8 A fragment. A transposed: lane (g, t) reads (reduction t, row
+  // g).
+  const int warp_row = (warp / Cfg::kWarpsN) * Cfg::kWarpM;
+  const int a_off =
+      TransA ? t * Layout::kLdsA + warp_row + g
+             : (warp_row + lane % 8 + ((lane / 8) & 1) * 8) * Layout::kLdsA + (lane / 16) * 4;
   const int b_off = t * Cfg::kLdsB + (warp % Cfg::kWarpsN) * Cfg::kWarpN + g * Cfg::kGroupN;
 
   for (int kt = 0; kt < k_tiles; ++kt) {
+    const int stage = kt % Cfg::kStages;
     cp_async_wait<Cfg::kStages - 2>();  // slice kt has landed (this thread's copies)
-    __syncthreads();                    // ... everyone's; and slice kt - 1 is no longer read
+    if constexpr (Round) {
+      ca.round_to_tf32(smem_a + stage * Layout::kStageA);
+      cb.round_to_tf32(smem_b + stage * Cfg::kStageB);
+    }
+    __syncthreads();  // ... everyone's; and slice kt - 1 is no longer read
     if (kt + Cfg::kStages - 1 < k_tiles) issue(kt + Cfg::kStages - 1);
     cp_async_commit();
-    const int stage = kt % Cfg::kStages;
-    const float* sa = smem_a + stage * Cfg::kStageA + a_off;
+    const float* sa = smem_a + stage * Layout::kStageA + a_off;
     const float* sb = smem_b + stage * Cfg::kStageB + b_off;
 #pragma unroll
     for (int kk = 0; kk < Cfg::kBlockK; kk += 8) {
       unsigned fa[Cfg::kMmaM][4];
 #pragma unroll
-      for (int mi = 0; mi < Cfg::kMmaM; ++mi) ldmatrix_x4(fa[mi], sa + mi * 16 * Cfg::kLdsA + kk);
+      for (int mi = 0; mi < Cfg::kMmaM; ++mi) {
+        if constexpr (TransA) {
+          const float* q = sa + kk * Layout::kLdsA + mi * 16;
+          fa[mi][0] = __float_as_uint(q[0]), fa[mi][1] = __float_as_uint(q[8]);
+          fa[mi][2] = __float_as_uint(q[4 * Layout::kLdsA]);
+          fa[mi][3] = __float_as_uint(q[4 * Layout::kLdsA + 8]);
+        } else {
+          ldmatrix_x4(fa[mi], sa + mi * 16 * Layout::kLdsA + kk);
+        }
+      }
       float fb[2][Cfg::kMmaN];  // (reduction t, then t + 4) x the kMmaN tiles' column g
 #pragma unroll
       for (int grp = 0; grp < Cfg::kMmaN / Cfg::kGroupN; ++grp) {
@@ -256,20 +311,29 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
                   ep);
 }
 
-// Whether gemm_tf32_async can run d: both operands untransposed with 16-byte aligned rows (and
-// batch strides), N and K counted in int, and a device with cp.async, ldmatrix and TF32 MMAs
-// (sm_80 on).
+// Whether gemm_tf32_async can run d: B untransposed, both operands' rows (and batch strides)
+// 16-byte aligned, M, N and K counted in int. The caller checks that the device has cp.async,
+// ldmatrix and TF32 MMAs (has_tf32_mma: sm_80 on).
+//
+// (B's rows copied float by float where they are not aligned, as NIN's 1x1 layers have them
+// wherever H*W is odd, measured 0-15 % slower than the register-staged tiles (cuda_gemm_bench
+// pw/, H200, 2026-12-04): the pipeline takes aligned rows only.)
 inline bool gemm_tf32_async_fits(const float* a, const float* b, const GemmDesc& d) {
-  return !d.trans_a && !d.trans_b && d.n <= 0x7fffffff - 256 && d.k <= 0x7fffffff - 64 &&
-         aligned16(a) && aligned16(b) && d.lda % 4 == 0 && d.ldb % 4 == 0 &&
-         (d.batch <= 1 || (d.stride_a % 4 == 0 && d.stride_b % 4 == 0)) && has_tf32_mma();
+  const bool batched = d.batch > 1;
+  return !d.trans_b && d.m <= 0x7fffffff - 256 && d.n <= 0x7fffffff - 256 &&
+         d.k <= 0x7fffffff - 64 && aligned16(a) && aligned16(b) && d.lda % 4 == 0 &&
+         d.ldb % 4 == 0 && (!batched || (d.stride_a % 4 == 0 && d.stride_b % 4 == 0));
 }
 
-// Launches Cfg's kernel over d (checked by the caller: gemm_tf32_async_fits, positive sizes).
-// The first launch on each device raises the kernel's dynamic shared-memory limit.
-template <class Cfg>
+// Launches Cfg's kernel over d (checked by the caller: gemm_tf32_async_fits, positive sizes;
+// TransA must match d.trans_a). Round: the operands are rounded to TF32 in the kernel (else they
+// must hold TF32 values). The first launch on each device raises the kernel's dynamic
+// shared-memory limit.
+template <class Cfg, bool TransA = false, bool Round = false>
 cudaError_t gemm_tf32_async(float* c, const float* a, const float* b, const GemmDesc& d,
                             float alpha, float beta, Epilogue ep, cudaStream_t stream) {
+  using Layout = AsyncLayout<Cfg, TransA>;
+  if (d.trans_a != TransA || d.trans_b) return cudaErrorInvalidValue;
   const std::int64_t n_tiles = (d.n + Cfg::kBlockN - 1) / Cfg::kBlockN;
   const std::int64_t m_tiles = (d.m + Cfg::kBlockM - 1) / Cfg::kBlockM;
   if (n_tiles > 0x7fffffff || m_tiles > 65535 || d.batch > 65535) return cudaErrorInvalidValue;
@@ -279,14 +343,14 @@ cudaError_t gemm_tf32_async(float* c, const float* a, const float* b, const Gemm
   if (e != cudaSuccess) return e;
   const std::uint64_t bit = device < 64 ? std::uint64_t(1) << device : 0;
   if (!bit || !(raised.load(std::memory_order_relaxed) & bit)) {
-    e = cudaFuncSetAttribute(gemm_tf32_async_kernel<Cfg>,
-                             cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes);
+    e = cudaFuncSetAttribute(gemm_tf32_async_kernel<Cfg, TransA, Round>,
+                             cudaFuncAttributeMaxDynamicSharedMemorySize, Layout::kSmemBytes);
     if (e != cudaSuccess) return e;
     raised.fetch_or(bit, std::memory_order_relaxed);
   }
   const dim3 grid(unsigned(n_tiles), unsigned(m_tiles), unsigned(d.batch));
-  gemm_tf32_async_kernel<Cfg>
-      <<<grid, Cfg::kThreads, Cfg::kSmemBytes, stream>>>(c, a, b, d, alpha, beta, ep);
+  gemm_tf32_async_kernel<Cfg, TransA, Round>
+      <<<grid, Cfg::kThreads, Layout::kSmemBytes, stream>>>(c, a, b, d, alpha, beta, ep);
   return cudaGetLastError();
 }
 

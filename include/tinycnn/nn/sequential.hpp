@@ -321,20 +321,18 @@ class Sequential {
     }
   }
 
-  static bool default_relu_folding() {
-    const char* v = std::getenv("TINYCNN_FOLD_RELU");
-    return !(v && std::string(v) == "0");
+  // The value of an environment switch ("" when unset).
+  static std::string env_mode(const char* name) {
+    const char* v = std::getenv(name);
+    return v ? v : "";
   }
+  static bool default_relu_folding() { return env_mode("TINYCNN_FOLD_RELU") != "0"; }
   static bool fold_into_pooling_only() {
-    static const bool only = [] {
-      const char* v = std::getenv("TINYCNN_FOLD_RELU");
-      return v && std::string(v) == "pool";
-    }();
+    static const bool only = env_mode("TINYCNN_FOLD_RELU") == "pool";
     return only;
   }
   static int default_relu_fusion() {
-    const char* v = std::getenv("TINYCNN_FUSE_RELU");
-    const std::string mode = v ? v : "";
+    const std::string mode = env_mode("TINYCNN_FUSE_RELU");
     return mode == "0" ? kFuseNone : mode == "forward" ? kFuseForward : kFuseBoth;
   }
 

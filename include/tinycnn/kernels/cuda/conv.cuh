@@ -663,9 +663,8 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
 
 // out[i] = sum over slices z (in order) of partial[z][i], + bias[(i / plane) % channels] when bias
 // is given (forward: i runs over (n, k, p*q)), then max(., 0) with relu: one thread per element,
-// grid-stride. Fixed order,
-// so deterministic. (A template, like every kernel in a header, so that it may be defined in
-// several translation units.)
+// grid-stride. Fixed order, so deterministic. (A template, like every kernel in a header, so that
+// it may be defined in several translation units.)
 template <class T>
 __global__ void conv2d_split_k_reduce_kernel(T* __restrict__ out, const T* __restrict__ partial,
                                              std::int64_t count, int splits,
@@ -1172,13 +1171,20 @@ inline std::size_t conv2d_backward_data_workspace_bytes(const Conv2dDesc& d) {
 
 // Whether conv2d_backward_data_implicit_gemm takes a relu_mask for d: where it runs by Winograd
 // (the input transform applies the mask as it reads dy).
+namespace detail {
+// The same for d with its parameters p made already.
+inline bool backward_data_by_winograd(const Conv2dDesc& d, const ConvParams& p) {
+  if (is_pointwise(d)) return false;
+  PhasePlan phases;
+  if (use_phases(d, true, phases) || use_direct_backward_data(p)) return false;
+  WinogradShape s;
+  return winograd_backward_data_shape(d, s) && use_winograd(s);
+}
+}  // namespace detail
+
 inline bool conv2d_backward_data_takes_relu_mask(const Conv2dDesc& d) {
   detail::ConvParams p{};
-  if (!detail::make_conv_params(d, p) || detail::is_pointwise(d)) return false;
-  detail::PhasePlan phases;
-  if (detail::use_phases(d, true, phases) || detail::use_direct_backward_data(p)) return false;
-  detail::WinogradShape s;
-  return detail::winograd_backward_data_shape(d, s) && detail::use_winograd(s);
+  return detail::make_conv_params(d, p) && detail::backward_data_by_winograd(d, p);
 }
 
 namespace detail {
@@ -1232,7 +1238,7 @@ inline cudaError_t conv2d_backward_data_implicit_gemm(float* dx, const float* dy
                                                       cudaStream_t stream) {
   detail::ConvParams p{};
   if (!detail::make_conv_params(d, p)) return cudaErrorInvalidValue;
-  const bool winograd = conv2d_backward_data_takes_relu_mask(d);
+  const bool winograd = detail::backward_data_by_winograd(d, p);
   if (dy_mask && !winograd) return cudaErrorInvalidValue;
   if (p.nhw == 0 || p.c == 0) return cudaSuccess;
   if (!dx) return cudaErrorInvalidValue;

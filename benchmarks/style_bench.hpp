@@ -1,5 +1,6 @@
 // The study's workload, complete: neural style transfer iterations per minute for VGG-16, VGG-19
-// and NIN per image size, on CPU or CUDA (cpu_style_bench.cpp and cuda_style_bench.cu are the executables).
+// and NIN per image size, on CPU or CUDA (cpu_style_bench.cpp and cuda_style_bench.cu are the
+// executables).
 //
 // One iteration: forward of the image to the deepest tapped layer, the content, style (Gram) and
 // TV losses, backward to the image through the frozen network, one Adam step on the image.
@@ -9,7 +10,12 @@
 // highest bytes tinycnn had allocated, weights included; CPU: the process's maximum resident set).
 // A size that does not fit ends as an error "out of memory: ..." in the JSON, never a crash.
 //
-//   style_bench [--models=vgg16,vgg19,nin] [--sizes=64,128,7680x4320] [Google Benchmark flags]
+// CUDA with --graph=on (or both): the evaluation recorded as a CUDA graph and replayed
+// (StyleOptions::cuda_graph), rows named style/MODEL/cuda/SIZE/graph (with `both`, right after the
+// plain row of each size); counter graph = 1 where the timed steps replayed it.
+//
+//   style_bench [--models=vgg16,vgg19,nin] [--sizes=64,128,7680x4320] [--graph=off|on|both]
+//               [Google Benchmark flags]
 #pragma once
 
 #include <sys/resource.h>
@@ -21,6 +27,7 @@
 #include <cstring>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -74,11 +81,14 @@ double peak_bytes(bool reset) {
 }
 
 template <Device D>
-void style_iteration(benchmark::State& state, const std::string& model, StyleSize size) {
+void style_iteration(benchmark::State& state, const std::string& model, StyleSize size,
+                     bool graph) {
   try {
     peak_bytes<D>(true);
     auto net = style_bench_net<D>(model);
-    style::StyleTransfer<float, D> st(net, style_bench_options(model));
+    auto options = style_bench_options(model);
+    options.cuda_graph = graph;
+    style::StyleTransfer<float, D> st(net, options);
     auto content = Tensor<float, D>::uninitialized({1, 3, size.height, size.width});
     auto style_image = Tensor<float, D>::uninitialized({1, 3, size.height, size.width});
     ops::uniform_(content, 1, -120.0f, 120.0f);  // the range of Caffe-preprocessed pixels
@@ -95,14 +105,23 @@ void style_iteration(benchmark::State& state, const std::string& model, StyleSiz
     state.counters["iters_per_min"] = iters * 60.0 / secs;
     state.counters["pixels_per_s"] = iters * double(size.width) * double(size.height) / secs;
     state.counters["peak_bytes"] = peak_bytes<D>(false);
+    if (graph) state.counters["graph"] = st.graph_replayed() ? 1 : 0;
   } catch (const OutOfMemory& e) {
     state.SkipWithError((std::string("out of memory: ") + e.what()).c_str());
   }
 }
 
-// Parses and removes --models= and --sizes= from argv; the rest goes to Google Benchmark.
-inline std::pair<std::vector<std::string>, std::vector<StyleSize>> style_bench_args(
-    int& argc, char** argv, std::vector<std::string> models, std::vector<StyleSize> sizes) {
+struct StyleBenchArgs {
+  std::vector<std::string> models;
+  std::vector<StyleSize> sizes;
+  std::vector<bool> graph{false};  // plain, recorded as a CUDA graph, or both
+};
+
+// Parses and removes --models=, --sizes= and --graph= from argv; the rest goes to Google
+// Benchmark.
+inline StyleBenchArgs style_bench_args(int& argc, char** argv, std::vector<std::string> models,
+                                       std::vector<StyleSize> sizes) {
+  StyleBenchArgs out;
   auto split = [](const std::string& s) {
     std::vector<std::string> out;
     std::stringstream ss(s);
@@ -127,32 +146,46 @@ inline std::pair<std::vector<std::string>, std::vector<StyleSize>> style_bench_a
         TINYCNN_CHECK(w > 0 && h > 0, "style_bench: bad size '", s, "'");
         sizes.push_back({w, h});
       }
+    } else if (a.rfind("--graph=", 0) == 0) {
+      const std::string g = a.substr(8);
+      TINYCNN_CHECK(g == "off" || g == "on" || g == "both", "style_bench: --graph=", g,
+                    " (off, on or both)");
+      out.graph = g == "off"  ? std::vector<bool>{false}
+                  : g == "on" ? std::vector<bool>{true}
+                              : std::vector<bool>{false, true};
     } else {
       argv[kept++] = argv[i];
     }
   }
   argc = kept;
-  return {models, sizes};
+  out.models = std::move(models);
+  out.sizes = std::move(sizes);
+  return out;
 }
 
 template <Device D>
 int style_bench_main(int argc, char** argv, const char* device, std::vector<StyleSize> default_sizes) {
-  std::vector<std::string> models;
-  std::vector<StyleSize> sizes;
+  StyleBenchArgs args;
   try {
-    std::tie(models, sizes) = style_bench_args(argc, argv, {"vgg16", "vgg19", "nin"}, default_sizes);
+    args = style_bench_args(argc, argv, {"vgg16", "vgg19", "nin"}, default_sizes);
+    const bool graph_on_cpu = std::is_same_v<D, cpu> && args.graph != std::vector<bool>{false};
+    TINYCNN_CHECK(!graph_on_cpu, "style_bench: --graph is for CUDA");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 2;
   }
-  for (const auto& m : models)
-    for (const auto& s : sizes) {
-      const std::string name = "style/" + m + "/" + device + "/" + std::to_string(s.width) + "x" +
-                               std::to_string(s.height);
-      benchmark::RegisterBenchmark(name.c_str(), [m, s](benchmark::State& st) {
-        style_iteration<D>(st, m, s);
-      })->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
-    }
+  for (const auto& m : args.models)
+    for (const auto& s : args.sizes)
+      for (const bool graph : args.graph) {
+        const std::string name = "style/" + m + "/" + device + "/" + std::to_string(s.width) + "x" +
+                                 std::to_string(s.height) + (graph ? "/graph" : "");
+        benchmark::RegisterBenchmark(
+            name.c_str(),
+            [m, s, graph](benchmark::State& st) { style_iteration<D>(st, m, s, graph); })
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond)
+            ->MinTime(1.0);
+      }
   // Which arithmetic the CUDA convolutions used (TINYCNN_CUDA_TF32=1: TF32 tensor cores).
   benchmark::AddCustomContext("conv_tf32", tinycnn::cuda_conv_tf32() ? "on" : "off");
   benchmark::Initialize(&argc, argv);

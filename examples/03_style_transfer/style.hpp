@@ -4,14 +4,15 @@
 //       [--model vgg19|vgg16|nin] [--weights VGG_ILSVRC_19_layers.caffemodel | vgg19.safetensors]
 //       [--preset neural-style|gogh-vgg16|gogh-nin] [--size 512 | 640x480] [--iterations 500]
 //       [--optimizer adam|lbfgs] [--lr X] [--init content|random] [--save-every N]
-//       [--device cpu|cuda] [--seed N]
+//       [--device cpu|cuda] [--seed N] [--graph on|off]
 //
 // Weights: a Caffe .caffemodel (VGG_ILSVRC_16_layers, VGG_ILSVRC_19_layers, nin_imagenet) is read
 // directly and images get Caffe's preprocessing (BGR, 0..255, minus the mean pixel); a .safetensors
 // file with torchvision's names (tools/convert_weights.py) gets torchvision's. Without --weights
 // the network has random weights: fine for timing, but the result will not look like the style.
 // The presets' weights assume Caffe's pixel range; with torchvision preprocessing the Adam step is
-// scaled to the same step in 0..255 pixels.
+// scaled to the same step in 0..255 pixels. --graph on (CUDA): each iteration's evaluation is
+// replayed from a recorded CUDA graph (StyleOptions::cuda_graph; fastest at small sizes).
 #pragma once
 
 #include <unistd.h>
@@ -38,6 +39,7 @@ struct Options {
   std::string content, style, output = "stylized.png", model = "vgg19", weights, preset, size = "512";
   std::string optimizer, init = "content", device = "cpu";
   int iterations = 500, save_every = 0;
+  bool graph = false;
   double lr = 0;
   std::uint64_t seed = 0;
 };
@@ -48,7 +50,7 @@ inline void usage() {
                "  [--model vgg19|vgg16|nin] [--weights FILE.caffemodel|FILE.safetensors]\n"
                "  [--preset neural-style|gogh-vgg16|gogh-nin] [--size 512|WxH] [--iterations N]\n"
                "  [--optimizer adam|lbfgs] [--lr X] [--init content|random] [--save-every N]\n"
-               "  [--device cpu|cuda] [--seed N]\n");
+               "  [--device cpu|cuda] [--seed N] [--graph on|off]\n");
 }
 
 inline Options parse(int argc, char** argv) {
@@ -75,6 +77,10 @@ inline Options parse(int argc, char** argv) {
     else if (a == "--save-every") o.save_every = std::stoi(v);
     else if (a == "--device") o.device = v;
     else if (a == "--seed") o.seed = std::stoull(v);
+    else if (a == "--graph" && (v == "on" || v == "off"))
+      o.graph = v == "on";
+    else if (a == "--graph")
+      throw tinycnn::Error("--graph must be on or off, got " + v);
     else throw tinycnn::Error("unknown option " + a + " (see --help)");
   }
   if (o.content.empty() || o.style.empty()) {
@@ -160,6 +166,7 @@ int run(const Options& o) {
   auto content = io::to_tensor<float>(io::resize(content_img, w, h), pre).template to<D>();
   auto style_t = io::to_tensor<float>(io::resize(style_img, sw, sh), pre).template to<D>();
 
+  opts.cuda_graph = o.graph;
   style::StyleTransfer<float, D> st(net, opts);
   std::fprintf(stderr, "%s, %lldx%lld, %s, %s (lr %g), %d iterations on %s\n", o.model.c_str(),
                (long long)w, (long long)h, o.weights.empty() ? "random weights" : o.weights.c_str(),

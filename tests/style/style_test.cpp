@@ -204,6 +204,34 @@ TEST_CASE("Adam and L-BFGS lower the style-transfer loss", "[style][cpu]") {
   }
 }
 
+TEST_CASE("reset_optimizer starts the optimiser afresh; cuda_graph is ignored on the CPU",
+          "[style][cpu]") {
+  for (auto opt : {style::Optimizer::kAdam, style::Optimizer::kLbfgs}) {
+    INFO("optimizer " << int(opt));
+    auto net = small_net<float>();
+    auto o = small_options(opt);
+    o.cuda_graph = true;
+    style::StyleTransfer<float, cpu> st(net, o);
+    st.set_content(random_tensor<float>({1, 3, 16, 12}, 61));
+    st.set_style(random_tensor<float>({1, 3, 16, 16}, 62));
+    const auto start = random_tensor<float>({1, 3, 16, 12}, 63);
+    // Three steps from `start`, twice, with reset_optimizer() between: the same images.
+    std::vector<std::vector<float>> runs;
+    for (int run = 0; run < 2; ++run) {
+      auto image = start.clone();
+      for (int i = 0; i < 3; ++i) {
+        st.step(image);
+        CHECK_FALSE(st.graph_replayed());
+      }
+      CHECK(st.iteration() == 3);
+      runs.push_back(std::vector<float>(image.data(), image.data() + image.numel()));
+      st.reset_optimizer();
+      CHECK(st.iteration() == 0);
+    }
+    REQUIRE(runs[0] == runs[1]);
+  }
+}
+
 TEST_CASE("style transfer rejects bad input with clear errors", "[style][cpu]") {
   auto net = small_net<float>();
   auto o = small_options();

@@ -177,3 +177,74 @@ TEST_CASE("cuda style transfer steps agree with the CPU on a VGG-like net", "[cu
   }
   TINYCNN_REQUIRE_CLOSE(img_gpu.to<cpu>().to_vector(), img_cpu.to_vector(), 2e-3);
 }
+
+TEST_CASE("cuda style transfer through a CUDA graph equals the steps without one",
+          "[cuda][style][graph]") {
+  TINYCNN_REQUIRE_CUDA();
+  namespace style = tinycnn::style;
+  const bool tf32_before = tinycnn::cuda_conv_tf32();
+  for (const bool tf32 : {false, true})
+    for (const auto optimizer : {style::Optimizer::kAdam, style::Optimizer::kLbfgs}) {
+      INFO("tf32=" << tf32
+                   << " optimizer=" << (optimizer == style::Optimizer::kAdam ? "Adam" : "L-BFGS"));
+      tinycnn::set_cuda_conv_tf32(tf32);
+      auto host_net = tinycnn::test::style_test_net<float, cpu>();
+      auto net_eager = host_net.to<Gpu>(), net_graph = host_net.to<Gpu>();
+      auto opts = tinycnn::test::style_test_options(optimizer);
+      style::StyleTransfer<float, Gpu> eager(net_eager, opts);
+      opts.cuda_graph = true;
+      style::StyleTransfer<float, Gpu> graph(net_graph, opts);
+      const auto content = random_host({1, 3, 70, 53}, 20).to<Gpu>();
+      const auto style_a = random_host({1, 3, 64, 64}, 21).to<Gpu>();
+      const auto style_b = random_host({1, 3, 48, 80}, 22).to<Gpu>();
+      for (auto* st : {&eager, &graph}) {
+        st->set_content(content);
+        st->set_style(style_a);
+      }
+      auto img_eager = random_host({1, 3, 70, 53}, 23).to<Gpu>();
+      auto img_graph = img_eager.clone();
+      // Steps in both; the graph one replays from its second evaluation of an image on, until its
+      // targets, image tensor or recording change.
+      std::size_t in_use_after_recording = 0;
+      auto steps = [&](int n, std::vector<bool> replayed) {
+        for (int i = 0; i < n; ++i) {
+          INFO("step " << i);
+          const auto le = eager.step(img_eager), lg = graph.step(img_graph);
+          CHECK_FALSE(eager.graph_replayed());
+          CHECK(graph.graph_replayed() == replayed[std::size_t(i)]);
+          REQUIRE(lg.content == le.content);
+          REQUIRE(lg.style == le.style);
+          REQUIRE(lg.tv == le.tv);
+          REQUIRE(img_graph.to_vector() == img_eager.to_vector());
+          if (i == 2) in_use_after_recording = tinycnn::cuda_memory_stats().bytes_in_use;
+        }
+      };
+      steps(5, {false, true, true, true, true});
+      // Replays allocate nothing that outlives them (L-BFGS adds history pairs as it goes).
+      if (optimizer == style::Optimizer::kAdam)
+        CHECK(tinycnn::cuda_memory_stats().bytes_in_use == in_use_after_recording);
+      // New style targets: one step as usual, then a new recording.
+      eager.set_style(style_b);
+      graph.set_style(style_b);
+      steps(3, {false, true, true});
+      // A new image tensor (same values): the same.
+      img_graph = img_graph.clone();
+      steps(3, {false, true, true});
+      // forget_graph(): the same.
+      graph.forget_graph();
+      steps(2, {false, true});
+      // evaluate(image, &grad) replays too, and hands out a copy of the recorded gradient.
+      Tensor<float, Gpu> ge, gg, gg2;
+      const auto le = eager.evaluate(img_eager, &ge), lg = graph.evaluate(img_graph, &gg);
+      CHECK(graph.graph_replayed());
+      REQUIRE(lg.total() == le.total());
+      REQUIRE(gg.to_vector() == ge.to_vector());
+      gg.fill(0.f);
+      graph.evaluate(img_graph, &gg2);
+      REQUIRE(gg2.to_vector() == ge.to_vector());
+      // Losses only: no graph.
+      graph.evaluate(img_graph);
+      CHECK_FALSE(graph.graph_replayed());
+    }
+  tinycnn::set_cuda_conv_tf32(tf32_before);
+}

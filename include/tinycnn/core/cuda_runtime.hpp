@@ -19,6 +19,7 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <unordered_set>
 
 #include "tinycnn/core/error.hpp"
 
@@ -97,6 +98,14 @@ struct CudaContext {
   std::atomic<std::size_t> peak{0};
 };
 
+// While a CudaGraph records on this thread: the tensors allocated since it began (still held) and
+// the releases of tensors allocated before it, which a replay would repeat.
+struct CaptureLedger {
+  std::unordered_set<const void*> live;
+  std::size_t foreign_releases = 0;
+};
+inline thread_local CaptureLedger* capture_ledger = nullptr;
+
 inline CudaContext& cuda_context() {
   constexpr int kMaxDevices = 64;
   static std::unique_ptr<CudaContext> contexts[kMaxDevices];
@@ -159,6 +168,7 @@ inline void* cuda_allocate(std::size_t bytes) {
     throw_out_of_memory(ctx, bytes, "the GPU has no more memory");
   }
   cuda_check(e, ctx.direct_alloc ? "cudaMalloc" : "cudaMallocAsync", __FILE__, __LINE__);
+  if (capture_ledger) capture_ledger->live.insert(p);
   const std::size_t now = ctx.in_use.fetch_add(bytes) + bytes;
   std::size_t peak = ctx.peak.load();
   while (now > peak && !ctx.peak.compare_exchange_weak(peak, now)) {
@@ -171,6 +181,7 @@ inline void* cuda_allocate(std::size_t bytes) {
 // has unloaded) finds no context, and its memory goes back with the process.
 inline void cuda_deallocate(void* p, std::size_t bytes) noexcept {
   if (!p) return;
+  if (capture_ledger && capture_ledger->live.erase(p) == 0) ++capture_ledger->foreign_releases;
   try {
     CudaContext& ctx = cuda_context();
     if (ctx.direct_alloc) {

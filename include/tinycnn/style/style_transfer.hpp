@@ -17,13 +17,17 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "tinycnn/core/cuda_graph.hpp"
 #include "tinycnn/core/error.hpp"
 #include "tinycnn/core/tensor.hpp"
 #include "tinycnn/nn/sequential.hpp"
@@ -50,6 +54,14 @@ struct StyleOptions {
   double learning_rate = 4.0;
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_eps = 1e-8;
   int lbfgs_history = 100;  // pairs kept: each costs two image-sized tensors
+  // CUDA: record one evaluation (forward, losses, backward) as a CUDA graph and replay it in
+  // step() and evaluate(image, &grad), one launch instead of one per kernel and allocation (the
+  // host's share of an iteration, most of it at small sizes). The first evaluation of an image runs
+  // as usual, the second records. A new recording is made when the image tensor, the content or
+  // style targets or the network's parameter tensors change; after other changes to the network
+  // (ReLU folding or fusion settings, layers) call StyleTransfer::forget_graph(). Same values as
+  // without it, bit for bit. Ignored on the CPU.
+  bool cuda_graph = false;
 };
 
 struct Losses {
@@ -102,13 +114,24 @@ class ImageOptimizer {
     else
       lbfgs_step(image, std::move(g));
   }
+  // The same with a gradient the caller keeps (L-BFGS, which keeps it too, takes a copy).
+  void step_borrowed(Tensor<T, D>& image, const Tensor<T, D>& g) {
+    if (opt_.optimizer == Optimizer::kAdam) {
+      ++iteration_;
+      adam_step(image, g);
+    } else {
+      step(image, g.clone());
+    }
+  }
 
   std::int64_t iteration() const noexcept { return iteration_; }
   void reset() {
     iteration_ = 0;
-    exp_avg_ = exp_avg_sq_ = Tensor<T, D>();
+    exp_avg_ = Tensor<T, D>();
+    exp_avg_sq_ = Tensor<T, D>();
     history_.clear();
-    prev_grad_ = prev_dir_ = Tensor<T, D>();
+    prev_grad_ = Tensor<T, D>();
+    prev_dir_ = Tensor<T, D>();
   }
 
  private:
@@ -206,6 +229,7 @@ class StyleTransfer {
   // image must have the same size.
   void set_content(const Tensor<T, D>& content) {
     check_image("set_content", content);
+    ++targets_version_;
     content_shape_ = content.shape();
     targets([&](std::size_t i, Tap& tap) {
       if (tap.content_weight != 0) tap.content_target = net_.tap_output(i).clone();
@@ -214,6 +238,7 @@ class StyleTransfer {
   // Style targets: the Gram matrices of `style` (1, 3, H', W', any size) at the style taps.
   void set_style(const Tensor<T, D>& style) {
     check_image("set_style", style);
+    ++targets_version_;
     targets([&](std::size_t i, Tap& tap) {
       if (tap.style_weight != 0) tap.style_target = ops::style_gram(net_.tap_output(i));
     }, style);
@@ -222,14 +247,80 @@ class StyleTransfer {
 
   // The losses at `image` and, when grad is given, d total / d image written to *grad.
   Losses evaluate(const Tensor<T, D>& image, Tensor<T, D>* grad = nullptr) {
-    check_image("evaluate", image);
+    check_evaluation("evaluate", image);
+    Losses l;
+    replayed_ = false;
+    if (grad && replay(image, l)) {
+      *grad = recorded_grad().clone();
+      return l;
+    }
+    ops::LossBuffer<T, D> values(loss_slots());
+    std::vector<double Losses::*> kinds;
+    Tensor<T, D> g = queue_evaluation(image, values, kinds);
+    if (grad) *grad = std::move(g);
+    return sum_losses(values, kinds);
+  }
+
+  // One optimiser iteration on `image`, in place. Returns the losses at the image before the
+  // update; throws tinycnn::Error naming the iteration if the loss is NaN or infinite (the image
+  // is then left as it was).
+  Losses step(Tensor<T, D>& image) {
+    check_evaluation("step", image);
+    Losses l;
+    Tensor<T, D> g;
+    const bool replayed = replay(image, l);
+    if (!replayed) {
+      ops::LossBuffer<T, D> values(loss_slots());
+      std::vector<double Losses::*> kinds;
+      g = queue_evaluation(image, values, kinds);
+      l = sum_losses(values, kinds);
+    }
+    TINYCNN_CHECK(std::isfinite(l.total()), "StyleTransfer: the loss is not finite at iteration ",
+                  optimizer_.iteration() + 1, " (content ", l.content, ", style ", l.style, ", tv ",
+                  l.tv, "); the image was not updated");
+    if (replayed)
+      optimizer_.step_borrowed(image, recorded_grad());
+    else
+      optimizer_.step(image, std::move(g));
+    return l;
+  }
+
+  std::int64_t iteration() const noexcept { return optimizer_.iteration(); }
+  // Forget the optimiser state (moments, L-BFGS history) and the iteration count.
+  void reset_optimizer() { optimizer_.reset(); }
+
+  // Drop the CUDA graph of the evaluation (StyleOptions::cuda_graph): the next evaluations run as
+  // usual and record a new one. Needed after changes to the network it cannot see.
+  void forget_graph() {
+#if TINYCNN_HAS_CUDA
+    recording_ = Recording{};
+#endif
+  }
+  // Whether the last step or evaluate(image, &grad) replayed a recorded CUDA graph.
+  bool graph_replayed() const noexcept {
+    return replayed_;
+  }
+
+ private:
+  using Tap = typename Taps<T, D>::Tap;
+
+  void check_evaluation(const char* what, const Tensor<T, D>& image) const {
+    check_image(what, image);
     TINYCNN_CHECK(has_style_ || opt_.style.empty(), "StyleTransfer: set_style() first");
     TINYCNN_CHECK(opt_.content.empty() || image.shape() == content_shape_,
                   "StyleTransfer: the image ", image.shape(), " must have the content image's shape ",
                   content_shape_, (content_shape_.rank() ? "" : " (set_content() first)"));
-    // The losses stay on the device until the end (one wait for the GPU per evaluation).
-    ops::LossBuffer<T, D> values(std::int64_t(2 * taps_.by_layer.size() + 1));
-    std::vector<double Losses::*> kinds;
+  }
+
+  std::int64_t loss_slots() const {
+    return std::int64_t(2 * taps_.by_layer.size() + 1);
+  }
+
+  // Queues one evaluation at `image`: the forward pass to the deepest tap, every tap's losses into
+  // `values` (their kinds appended to `kinds`, in order), the backward pass to the image. Returns
+  // d total / d image. Nothing waits for the GPU.
+  Tensor<T, D> queue_evaluation(const Tensor<T, D>& image, ops::LossBuffer<T, D>& values,
+                                std::vector<double Losses::*>& kinds) {
     net_.forward_taps(image, taps_.indices);
     Tensor<T, D> g = net_.backward_taps([&](std::size_t i, const Tensor<T, D>& f, Tensor<T, D>& dy) {
       const Tap& tap = taps_.by_layer.at(i);
@@ -247,32 +338,106 @@ class StyleTransfer {
       kinds.push_back(&Losses::tv);
     }
     if (g.empty()) g = Tensor<T, D>(image.shape());  // every weight zero
-    if (grad) *grad = std::move(g);
+    return g;
+  }
+
+  // The losses queued into values (one wait for the GPU).
+  static Losses sum_losses(const ops::LossBuffer<T, D>& values,
+                           const std::vector<double Losses::*>& kinds) {
     Losses l;
     const std::vector<double> v = values.read();
     for (std::size_t k = 0; k < v.size(); ++k) l.*kinds[k] += v[k];
     return l;
   }
 
-  // One optimiser iteration on `image`, in place. Returns the losses at the image before the
-  // update; throws tinycnn::Error naming the iteration if the loss is NaN or infinite (the image
-  // is then left as it was).
-  Losses step(Tensor<T, D>& image) {
-    Tensor<T, D> g;
-    const Losses l = evaluate(image, &g);
-    TINYCNN_CHECK(std::isfinite(l.total()), "StyleTransfer: the loss is not finite at iteration ",
-                  optimizer_.iteration() + 1, " (content ", l.content, ", style ", l.style, ", tv ",
-                  l.tv, "); the image was not updated");
-    optimizer_.step(image, std::move(g));
-    return l;
+#if TINYCNN_HAS_CUDA
+  // A recorded evaluation (StyleOptions::cuda_graph) and what it was recorded for: the image
+  // tensor, the targets' version, the network's parameter tensors. Its losses land in `values`,
+  // the gradient in `grad`; both live outside the graph, at addresses it writes on every launch.
+  struct Recording {
+    CudaGraph graph;
+    std::vector<std::uintptr_t> key, warmed, failed;  // recorded / evaluated once / not recordable
+    std::unique_ptr<ops::LossBuffer<T, D>> values;
+    std::vector<double Losses::*> kinds;
+    Tensor<T, D> grad;
+  };
+  Recording recording_;
+
+  std::vector<std::uintptr_t> recording_key(const Tensor<T, D>& image) {
+    std::vector<std::uintptr_t> key{reinterpret_cast<std::uintptr_t>(image.data()),
+                                    std::uintptr_t(targets_version_)};
+    for (const auto d : image.shape().dims()) key.push_back(std::uintptr_t(d));
+    for (auto& [name, p] : net_.parameters())
+      key.push_back(reinterpret_cast<std::uintptr_t>(p->value.data()));
+    return key;
+  }
+#endif
+
+  // Replays the recorded evaluation at `image` (recording it first when this is the image's
+  // second evaluation) and puts its losses in l. False when the evaluation is to run as usual: on
+  // the CPU, without StyleOptions::cuda_graph, on an image's first evaluation, or when the
+  // evaluation cannot be recorded (said once on stderr).
+  bool replay(const Tensor<T, D>& image, Losses& l) {
+    replayed_ = false;
+#if TINYCNN_HAS_CUDA
+    if constexpr (std::is_same_v<D, cuda>) {
+      if (!opt_.cuda_graph) return false;
+      Recording& r = recording_;
+      auto key = recording_key(image);
+      if (key == r.failed) return false;
+      if (r.graph.empty() || key != r.key) {
+        r.graph.reset();
+        if (key != r.warmed) {  // first evaluation: as usual (one-time set-up happens there)
+          r.warmed = std::move(key);
+          return false;
+        }
+        r.values = std::make_unique<ops::LossBuffer<T, D>>(loss_slots());
+        r.kinds.clear();
+        r.grad = Tensor<T, D>::uninitialized(image.shape());
+        std::string why;
+        const bool recorded = r.graph.capture(
+            [&] {
+              Tensor<T, D> g = queue_evaluation(image, *r.values, r.kinds);
+              tinycnn::detail::copy_bytes(cuda{}, r.grad.data(), cuda{}, g.data(), g.bytes());
+            },
+            &why);
+        // The first launch also makes the graph's memory: where that fails (out of memory), the
+        // evaluations run as usual.
+        if (recorded) {
+          try {
+            r.graph.launch();
+          } catch (const Error& e) {
+            why = e.what();
+            r.graph.reset();
+          }
+        }
+        if (r.graph.empty()) {
+          std::fprintf(stderr, "tinycnn: style transfer runs without a CUDA graph: %s\n",
+                       why.c_str());
+          r = Recording{};
+          r.failed = std::move(key);
+          return false;
+        }
+        r.key = std::move(key);
+      } else {
+        r.graph.launch();
+      }
+      l = sum_losses(*r.values, r.kinds);
+      replayed_ = true;
+      return true;
+    }
+#endif
+    (void)image, (void)l;
+    return false;
   }
 
-  std::int64_t iteration() const noexcept { return optimizer_.iteration(); }
-  // Forget the optimiser state (moments, L-BFGS history) and the iteration count.
-  void reset_optimizer() { optimizer_.reset(); }
-
- private:
-  using Tap = typename Taps<T, D>::Tap;
+  const Tensor<T, D>& recorded_grad() const {
+#if TINYCNN_HAS_CUDA
+    return recording_.grad;
+#else
+    throw Error("StyleTransfer: no CUDA graph without CUDA");
+#endif
+  }
 
   static void check_image(const char* what, const Tensor<T, D>& x) {
     TINYCNN_CHECK(x.rank() == 4 && x.dim(0) == 1 && x.dim(1) == 3, "StyleTransfer::", what,
@@ -299,6 +464,8 @@ class StyleTransfer {
   Shape content_shape_;
   bool has_style_ = false;
   ImageOptimizer<T, D> optimizer_;
+  std::uint64_t targets_version_ = 0;
+  bool replayed_ = false;
 };
 
 }  // namespace tinycnn::style

@@ -5,16 +5,21 @@
 out=${OUT:-$PWD/out}
 mkdir -p "$out"
 export LD_LIBRARY_PATH=$PWD/.gpu/lib:$(bash tools/gpu/peer_libs.sh)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-style_lines() { grep -hE "^style/" "$@" | grep -o "style/[a-z0-9]*/cuda/[0-9x]*\|iters_per_min=[^ ]*" | paste - -; }
+style_lines() { grep -hE "^style/" "$@" | grep -o "style/[a-z0-9]*/cuda/[0-9x]*\(/graph\)\?\|iters_per_min=[^ ]*" | paste - -; }
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
-# style_call LOG MODEL SIZES [VAR=VALUE...]: one cuda_style_bench call in that environment (120 s at
-# most); its rows printed, its output appended to $out/LOG under "== MODEL VAR=VALUE...".
+# style_call LOG MODEL SIZES [VAR=VALUE...] [--BENCH-FLAG...]: one cuda_style_bench call in that
+# environment, with those flags (120 s at most); its rows printed, its output appended to $out/LOG
+# under "== MODEL VAR=VALUE... --BENCH-FLAG...".
 style_call() {
-  local log=$1 model=$2 sizes=$3 part
+  local log=$1 model=$2 sizes=$3 part a
   shift 3
+  local vars=() flags=()
+  for a in "$@"; do
+    case $a in --*) flags+=("$a") ;; *) vars+=("$a") ;; esac
+  done
   part=$(mktemp)
-  env "$@" timeout 120 .gpu/run benchmarks/cuda_style_bench --models="$model" --sizes="$sizes" \
-    >"$part" 2>&1
+  env "${vars[@]}" timeout 120 .gpu/run benchmarks/cuda_style_bench --models="$model" \
+    --sizes="$sizes" "${flags[@]}" >"$part" 2>&1
   echo "$model $*: rc=$?"
   style_lines "$part"
   { echo "== $model $*"; cat "$part"; } >>"$out/$log"

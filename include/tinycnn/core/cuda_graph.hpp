@@ -10,7 +10,8 @@
 //     std::fprintf(stderr, "not recorded: %s\n", why.c_str());
 //
 // A replay reads and writes the same device addresses the recording saw: the tensors it uses must
-// stay where they were (same objects, not reallocated) for as long as the graph is launched.
+// stay where they were (same objects, not reallocated) for as long as the graph is launched. All
+// threads share tinycnn's stream, so no other thread may queue tinycnn work while one records.
 #pragma once
 
 #include "tinycnn/core/device.hpp"

@@ -76,7 +76,11 @@ TEST_CASE("cuda gemm splits long reductions of few tiles along K", "[cuda][style
                         Case{37, 70, 50001, true, false, 1.0f}, Case{128, 96, 40000, true, true, 0.0f},
                         Case{512, 512, 16384, false, true, 0.0f},
                         Case{256, 130, 70001, false, true, 0.5f},
-                        Case{129, 200, 30011, true, false, 1.0f}}) {
+                        Case{129, 200, 30011, true, false, 1.0f},
+                        // short reductions of very few tiles: style gradients at small sizes
+                        Case{1024, 4, 1024, false, false, 0.0f},
+                        Case{384, 12, 517, false, false, 1.0f},
+                        Case{256, 52, 256, false, false, 0.0f}}) {
     INFO(c.m << "x" << c.n << "x" << c.k << " ta " << c.ta << " tb " << c.tb << " beta " << c.beta);
     // Each case splits; 128x128 tiles when both sides reach 128, 64x64 ones otherwise.
     const auto choice = tinycnn::kernels::cuda::detail::gemm_split_choice(

@@ -192,7 +192,7 @@ inline SplitK gemm_split_k(const GemmDesc& d, std::int64_t blocks_per_sm = 4) {
   // Chunks of at least 1024 reductions. Short reductions (K < 2048) split too, in chunks of at
   // least 64, where the tiles are at most 1/16 of the target: the style gradients (C x C times
   // C x H*W) of deep layers at small sizes, one block per tile reducing K = 256-1024 in 8-wide
-  // steps (NIN at 64 px, relu3/relu7/relu10: 36/42/89 us, 15 % of the iteration's kernel time;
+  // steps (NIN at 64 px, relu3/relu7/relu10: 36/42/89 us, 22 % of the iteration's kernel time;
   // H200, ncu). With 1/4, NIN's relu10 at 1024 px (256 tiles) split too and the iteration lost 2 %.
   constexpr std::int64_t kMinChunk = 1024;
   const std::int64_t min_chunk = d.k < 2 * kMinChunk && tiles * 16 <= target ? 64 : kMinChunk;

@@ -9,20 +9,23 @@ style_lines() { grep -hE "^style/" "$@" | grep -o "style/[a-z0-9]*/cuda/[0-9x]*\
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
 # style_call LOG MODEL SIZES [VAR=VALUE...] [--BENCH-FLAG...]: one cuda_style_bench call in that
 # environment, with those flags (120 s at most); its rows printed, its output appended to $out/LOG
-# under "== MODEL VAR=VALUE... --BENCH-FLAG...".
+# under "== MODEL VAR=VALUE... --BENCH-FLAG...". STYLE_BIN=NAME style_call ... runs the packed
+# benchmarks/NAME instead (a previous build's), under "== NAME MODEL ...".
 style_call() {
-  local log=$1 model=$2 sizes=$3 part a
+  local log=$1 model=$2 sizes=$3 part a bin=${STYLE_BIN:-cuda_style_bench}
   shift 3
   local vars=() flags=()
   for a in "$@"; do
     case $a in --*) flags+=("$a") ;; *) vars+=("$a") ;; esac
   done
   part=$(mktemp)
-  env "${vars[@]}" timeout 120 .gpu/run benchmarks/cuda_style_bench --models="$model" \
+  env "${vars[@]}" timeout 120 .gpu/run benchmarks/"$bin" --models="$model" \
     --sizes="$sizes" "${flags[@]}" >"$part" 2>&1
-  echo "$model $*: rc=$?"
+  local rc=$? head="$model $*"
+  [ -n "${STYLE_BIN:-}" ] && head="$bin $head"
+  echo "$head: rc=$rc"
   style_lines "$part"
-  { echo "== $model $*"; cat "$part"; } >>"$out/$log"
+  { echo "== $head"; cat "$part"; } >>"$out/$log"
   rm -f "$part"
 }
 # torch_style TF32 SIZES NAME [TIMEOUT]: PyTorch's style iteration (tools/style_bench_torch.py,

@@ -15,13 +15,8 @@ if [ "$step" = 1 ]; then
   grep -E "^(All tests passed|test cases)" "$out/cuda_tests.log" | tail -1
   for model in ${MODELS:-vgg16 vgg19 nin}; do
     for bin in cuda_style_bench_before cuda_style_bench; do
-      part=$(mktemp)
-      TINYCNN_CUDA_TF32=1 timeout 120 .gpu/run benchmarks/$bin --models=$model \
-        --sizes=64,128,256,512,1024 --graph=both >"$part" 2>&1
-      echo "$bin $model: rc=$?"
-      style_lines "$part"
-      { echo "== $bin $model TINYCNN_CUDA_TF32=1 --graph=both"; cat "$part"; } >>"$out/style_split.log"
-      rm -f "$part"
+      STYLE_BIN=$bin style_call style_split.log $model 64,128,256,512,1024 TINYCNN_CUDA_TF32=1 \
+        --graph=both
     done
   done
 fi

@@ -254,11 +254,10 @@ class StyleTransfer {
       *grad = recorded_grad().clone();
       return l;
     }
-    ops::LossBuffer<T, D> values(loss_slots());
-    std::vector<double Losses::*> kinds;
-    Tensor<T, D> g = queue_evaluation(image, values, kinds);
+    Tensor<T, D> g;
+    l = evaluate_plain(image, g);
     if (grad) *grad = std::move(g);
-    return sum_losses(values, kinds);
+    return l;
   }
 
   // One optimiser iteration on `image`, in place. Returns the losses at the image before the
@@ -269,12 +268,7 @@ class StyleTransfer {
     Losses l;
     Tensor<T, D> g;
     const bool replayed = replay(image, l);
-    if (!replayed) {
-      ops::LossBuffer<T, D> values(loss_slots());
-      std::vector<double Losses::*> kinds;
-      g = queue_evaluation(image, values, kinds);
-      l = sum_losses(values, kinds);
-    }
+    if (!replayed) l = evaluate_plain(image, g);
     TINYCNN_CHECK(std::isfinite(l.total()), "StyleTransfer: the loss is not finite at iteration ",
                   optimizer_.iteration() + 1, " (content ", l.content, ", style ", l.style, ", tv ",
                   l.tv, "); the image was not updated");
@@ -339,6 +333,14 @@ class StyleTransfer {
     }
     if (g.empty()) g = Tensor<T, D>(image.shape());  // every weight zero
     return g;
+  }
+
+  // One evaluation without a CUDA graph: the losses (one wait for the GPU), the gradient in g.
+  Losses evaluate_plain(const Tensor<T, D>& image, Tensor<T, D>& g) {
+    ops::LossBuffer<T, D> values(loss_slots());
+    std::vector<double Losses::*> kinds;
+    g = queue_evaluation(image, values, kinds);
+    return sum_losses(values, kinds);
   }
 
   // The losses queued into values (one wait for the GPU).

@@ -1169,10 +1169,8 @@ inline std::size_t conv2d_backward_data_workspace_bytes(const Conv2dDesc& d) {
   return detail::plan_backward_data(p).workspace_bytes;
 }
 
-// Whether conv2d_backward_data_implicit_gemm takes a relu_mask for d: where it runs by Winograd
-// (the input transform applies the mask as it reads dy).
 namespace detail {
-// The same for d with its parameters p made already.
+// Whether backward data runs d (its parameters p made already) by Winograd.
 inline bool backward_data_by_winograd(const Conv2dDesc& d, const ConvParams& p) {
   if (is_pointwise(d)) return false;
   PhasePlan phases;
@@ -1182,6 +1180,8 @@ inline bool backward_data_by_winograd(const Conv2dDesc& d, const ConvParams& p) 
 }
 }  // namespace detail
 
+// Whether conv2d_backward_data_implicit_gemm takes a relu_mask for d: where it runs by Winograd
+// (the input transform applies the mask as it reads dy).
 inline bool conv2d_backward_data_takes_relu_mask(const Conv2dDesc& d) {
   detail::ConvParams p{};
   return detail::make_conv_params(d, p) && detail::backward_data_by_winograd(d, p);

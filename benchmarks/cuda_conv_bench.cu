@@ -264,6 +264,12 @@ void bm_ours(benchmark::State& state, std::string key, Conv2dDesc d, Pass pass) 
 int main(int argc, char** argv) {
   setenv("NVIDIA_TF32_OVERRIDE", "0", 1);  // before any CUDA library initialises
   std::vector<tinycnn::test::ConvCase> layers;
+  // The first layers at 64 and 128 px too: style transfer's small images (the direct backward-data
+  // kernel's split across a block, TINYCNN_CONV_DIRECT_SPLIT=0 for the kernel without it).
+  for (std::int64_t size : {64, 128}) {
+    layers.push_back(tinycnn::test::vgg19_conv_cases(size).front());
+    layers.push_back(tinycnn::test::nin_conv_cases(size).front());
+  }
   for (std::int64_t size : {224, 512}) {
     for (const auto& c : tinycnn::test::vgg19_conv_cases(size)) layers.push_back(c);
     for (const auto& c : tinycnn::test::nin_conv_cases(size)) layers.push_back(c);

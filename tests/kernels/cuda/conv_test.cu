@@ -261,10 +261,11 @@ TEST_CASE("cuda conv backward data: few input channels (direct kernel)", "[cuda]
   TINYCNN_REQUIRE_CUDA();
   TINYCNN_SEED_INFO();
   using tinycnn::test::conv;
-  // C <= 8 runs on the direct kernel (no workspace): groups of 4 and 8 channels with partial
-  // groups, strides 1-4 with dilation and padding (including padding larger than the stride), rows
-  // narrower than a warp and longer than a block, and filters whose shared-memory chunk of output
-  // channels (8192 / (R*S*group)) does not divide K.
+  // C <= 8 runs on the direct kernel (with a workspace where it splits the output channels, next
+  // case): groups of 4 and 8 channels with partial groups, strides 1-4 with dilation and padding
+  // (including padding larger than the stride), rows narrower than a warp and longer than a
+  // block, and filters whose shared-memory chunk of output channels (8192 / (R*S*group)) does not
+  // divide K.
   const std::vector<tinycnn::test::ConvCase> cases = {
       {"c1 3x3", conv(2, 1, 9, 13, 5, 3, 3, 1, 1)},
       {"c3 3x3 (vgg conv1_1)", conv(1, 3, 40, 300, 64, 3, 3, 1, 1)},
@@ -280,7 +281,6 @@ TEST_CASE("cuda conv backward data: few input channels (direct kernel)", "[cuda]
   std::uint64_t salt = 5000;
   for (const auto& c : cases) {
     INFO(c.name);
-    CHECK(kc::conv2d_backward_data_workspace_bytes(c.desc) == 0);
     check_backward_data(c.desc, salt++);
   }
 }
@@ -311,6 +311,49 @@ TEST_CASE("cuda conv backward data: direct kernel blocked over pixels of one pha
     REQUIRE(kc::detail::use_direct_backward_data(p));
     CHECK(kc::detail::direct_blocked_pixels(p) == b.pixels);
     check_backward_data(b.c.desc, salt++);
+  }
+}
+
+TEST_CASE("cuda conv backward data: direct kernel with output channels split over blocks",
+          "[cuda][kernels][conv]") {
+  TINYCNN_REQUIRE_CUDA();
+  TINYCNN_SEED_INFO();
+  using tinycnn::test::conv;
+  // Images too small to fill the GPU one pixel per thread: the output channels in 2-16 slices
+  // (asserted), pages of partial sums in the workspace added in order. Slices of several filter
+  // chunks with a partial last one (700 = 15 x 44 + 40, chunks of 20), slices fewer than asked
+  // (33 channels in slices of 5: 7), K not a multiple of the slices, groups of 8 channels,
+  // batch 2, dilation; and images large enough for one slice.
+  struct Split {
+    tinycnn::test::ConvCase c;
+    int splits;
+  };
+  const std::vector<Split> cases = {
+      {{"c3 11x11 stride 4 (nin conv1 at 64 px)", conv(1, 3, 64, 64, 96, 11, 11, 0, 0, 4, 4)}, 16},
+      {{"c3 3x3 (vgg conv1_1 at 64 px)", conv(1, 3, 64, 64, 64, 3, 3, 1, 1)}, 16},
+      {{"c3 11x11 stride 4, batch 2, k = 40", conv(2, 3, 47, 51, 40, 11, 11, 0, 0, 4, 4)}, 8},
+      {{"c5 3x3, 100 blocks", conv(1, 5, 160, 160, 24, 3, 3, 1, 1)}, 4},
+      {{"c3 3x3, k = 10", conv(1, 3, 20, 20, 10, 3, 3, 1, 1)}, 2},
+      {{"c7 7x7 stride 2 pad 3, 700 channels out", conv(1, 7, 23, 19, 700, 7, 7, 3, 3, 2, 2)}, 16},
+      {{"c6 5x3 stride 2 dilation 2, batch 2, k = 33",
+        conv(2, 6, 30, 37, 33, 5, 3, 4, 2, 2, 2, 2, 2)},
+       7},
+      {{"c2 1x1 stride 2, k = 5", conv(1, 2, 9, 9, 5, 1, 1, 0, 0, 2, 2)}, 1},
+      {{"c3 3x3 dilation 2, enough pixels", conv(1, 3, 260, 260, 8, 3, 3, 2, 2, 1, 1, 2, 2)}, 1},
+  };
+  std::uint64_t salt = 5700;
+  for (const auto& s : cases) {
+    INFO(s.c.name);
+    kc::detail::ConvParams p{};
+    REQUIRE(kc::detail::make_conv_params(s.c.desc, p));
+    REQUIRE(kc::detail::use_direct_backward_data(p));
+    REQUIRE(kc::detail::direct_blocked_pixels(p) == 0);
+    const auto plan = kc::detail::plan_direct_backward_data(p);
+    CHECK(plan.splits == s.splits);
+    const std::size_t page = std::size_t(p.n * p.chw) * sizeof(float);
+    CHECK(kc::conv2d_backward_data_workspace_bytes(s.c.desc) ==
+          (s.splits > 1 ? std::size_t(s.splits) * page : 0));
+    check_backward_data(s.c.desc, salt++);
   }
 }
 

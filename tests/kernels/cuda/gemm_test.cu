@@ -475,11 +475,14 @@ TEST_CASE("cuda gram: upper tiles only, split along M, mirrored", "[cuda][kernel
   struct Case {
     std::int64_t c, m;
   };
-  for (const Case k : {Case{1, 7}, Case{5, 3}, Case{33, 1000}, Case{64, 5000}, Case{96, 20001},
-                       Case{127, 4099}, Case{128, 1024}, Case{200, 3000}, Case{259, 9000},
-                       Case{384, 700}, Case{515, 2500}, Case{64, 300000}, Case{130, 70001}})
+  for (const Case k :
+       {Case{1, 7}, Case{5, 3}, Case{33, 1000}, Case{64, 5000}, Case{96, 20001}, Case{127, 4099},
+        Case{128, 1024}, Case{200, 3000}, Case{259, 9000}, Case{384, 700}, Case{515, 2500},
+        Case{64, 300000}, Case{130, 70001}, Case{96, 196}, Case{256, 49}, Case{1024, 4}})
     check_gram(k.c, k.m, k.m, k.c, 1.f, 0.f, 0, std::uint64_t(k.c * 31 + k.m));
   CHECK(gram_plan(96, 260100).chunks > 32);  // the split and its two-level sum are exercised
+  CHECK(gram_plan(96, 196).chunks > 1);  // a short reduction of one tile: chunks shorter than 256
+  CHECK(gram_plan(96, 196).chunk_k >= 32);
   CHECK(gram_plan(96, 260100).large);
   CHECK(!gram_plan(64, 5000).large);
   // Padded rows, a strided G, beta != 0, and a misaligned F (scalar loads).

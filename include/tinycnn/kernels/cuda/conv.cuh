@@ -29,6 +29,7 @@
 #include "tinycnn/kernels/cuda/gemm.cuh"
 #include "tinycnn/kernels/cuda/gemm_tile.cuh"
 #include "tinycnn/kernels/cuda/winograd.cuh"
+#include "tinycnn/kernels/env.hpp"
 #include "tinycnn/kernels/problem.hpp"
 #include "tinycnn/kernels/tf32.hpp"
 
@@ -478,12 +479,15 @@ __device__ __forceinline__ void stage_direct_filter(float* sw, const float* __re
 // row are numbered phase-major (w = j*stride_w + w mod stride_w), so a warp shares its stride
 // phase and walks only the taps that land on an output pixel: no zero taps, no divergence. The
 // filter is staged in shared memory for chunks of output channels as [k][r][s][CT], so the CT
-// weights of one tap are one broadcast read.
+// weights of one tap are one broadcast read. Images too small to fill the GPU split the output
+// channels over blockIdx.z: slice z sums channels [z*k_split, (z+1)*k_split) into page z of dx
+// (at z*page floats; the pages are then added in order by conv2d_split_k_reduce_kernel); one
+// slice: k_split >= K and dx the output itself.
 template <int CT>
 __global__ void __launch_bounds__(256, 4)
     conv2d_backward_data_direct_kernel(float* __restrict__ dx, const float* __restrict__ dy,
-                                       const float* __restrict__ w, int k_chunk,
-                                       const __grid_constant__ ConvParams p) {
+                                       const float* __restrict__ w, int k_chunk, int k_split,
+                                       std::int64_t page, const __grid_constant__ ConvParams p) {
   extern __shared__ float4 smem_w4[];  // k_chunk * R * S * CT floats
   float* sw = reinterpret_cast<float*>(smem_w4);
   const int c0 = int(blockIdx.y) * CT;
@@ -505,8 +509,10 @@ __global__ void __launch_bounds__(256, 4)
   float acc[CT];
 #pragma unroll
   for (int c = 0; c < CT; ++c) acc[c] = 0.f;
-  for (int k0 = 0; k0 < p.k; k0 += k_chunk) {
-    const int kn = p.k - k0 < k_chunk ? p.k - k0 : k_chunk;
+  const int k_begin = int(blockIdx.z) * k_split;
+  const int k_end = p.k - k_begin < k_split ? p.k : k_begin + k_split;
+  for (int k0 = k_begin; k0 < k_end; k0 += k_chunk) {
+    const int kn = k_end - k0 < k_chunk ? k_end - k0 : k_chunk;
     __syncthreads();  // the previous chunk's weights are no longer read
     stage_direct_filter<CT>(sw, w, k0, kn, c0, p);
     __syncthreads();
@@ -541,7 +547,7 @@ __global__ void __launch_bounds__(256, 4)
     }
   }
   if (!ok) return;
-  float* out = dx + std::int64_t(n) * p.chw + std::int64_t(h) * p.w + wcol;
+  float* out = dx + blockIdx.z * page + std::int64_t(n) * p.chw + std::int64_t(h) * p.w + wcol;
 #pragma unroll
   for (int c = 0; c < CT; ++c)
     if (c0 + c < p.c) out[std::int64_t(c0 + c) * p.hw] = acc[c];
@@ -841,6 +847,39 @@ inline int direct_blocked_pixels(const ConvParams& p) {
   return 0;
 }
 
+// How the plain direct kernel splits the output channels over blockIdx.z: where the image has
+// too few pixels for two blocks of 256 per SM of a 132-SM GPU (style transfer's first layer at
+// 64-256 px: VGG conv1_1, NIN conv1), into 2-16 slices of at least 4 channels, each block staging
+// only its slice's weights; pages of partial results in a workspace of at most 32 MiB. The
+// blocked kernel (enough pixels) never splits. TINYCNN_CONV_DIRECT_SPLIT=0: one slice (for
+// measuring). A function of the parameters alone, so the workspace size never disagrees with the
+// launch.
+struct DirectSplitPlan {
+  int splits = 1;
+  int k_split = 0;  // output channels per slice
+  std::size_t workspace_bytes = 0;
+};
+
+inline DirectSplitPlan plan_direct_backward_data(const ConvParams& p) {
+  static const bool on = env_switch("TINYCNN_CONV_DIRECT_SPLIT", 1) != 0;
+  DirectSplitPlan plan;
+  plan.k_split = p.k;
+  if (!on || direct_blocked_pixels(p) != 0) return plan;
+  constexpr std::int64_t kTargetBlocks = 2 * 132, kMaxWorkspace = std::int64_t(32) << 20;
+  const std::int64_t row_len = (std::int64_t(p.w) + p.stride_w - 1) / p.stride_w * p.stride_w;
+  const std::int64_t blocks = (p.n * p.h * row_len + 255) / 256;  // C <= 8: one channel group
+  const std::int64_t page_bytes = p.n * p.chw * std::int64_t(sizeof(float));
+  int n = 1;
+  while (n < 16 && blocks * n < kTargetBlocks && p.k >= 4 * (2 * n) &&
+         2 * n * page_bytes <= kMaxWorkspace)
+    n *= 2;
+  if (n == 1) return plan;
+  plan.k_split = (p.k + n - 1) / n;
+  plan.splits = (p.k + plan.k_split - 1) / plan.k_split;
+  plan.workspace_bytes = std::size_t(plan.splits * page_bytes);
+  return plan;
+}
+
 template <int CT, int J>
 inline void launch_direct_blocked(float* dx, const float* dy, const float* w, int k_chunk,
                                   const ConvParams& p, std::size_t smem, cudaStream_t stream) {
@@ -853,7 +892,9 @@ inline void launch_direct_blocked(float* dx, const float* dy, const float* w, in
 }
 
 inline cudaError_t launch_conv2d_backward_data_direct(float* dx, const float* dy, const float* w,
-                                                      const ConvParams& p, cudaStream_t stream) {
+                                                      const ConvParams& p, void* workspace,
+                                                      std::size_t workspace_bytes,
+                                                      cudaStream_t stream) {
   const int ct = direct_group(p);
   const int k_chunk = std::min(p.k, kDirectSmemFloats / (p.rs * ct));
   const std::size_t smem_blocked = std::size_t(k_chunk) * p.rs * ct * sizeof(float);
@@ -873,15 +914,26 @@ inline cudaError_t launch_conv2d_backward_data_direct(float* dx, const float* dy
     default:
       break;
   }
+  const DirectSplitPlan plan = plan_direct_backward_data(p);
+  if (workspace_bytes < plan.workspace_bytes || (plan.workspace_bytes > 0 && !workspace))
+    return cudaErrorInvalidValue;
+  const std::int64_t page = p.n * p.chw;
+  float* out = plan.splits > 1 ? static_cast<float*>(workspace) : dx;
+  const int slice_chunk = std::min(plan.k_split, k_chunk);
   const std::int64_t row_len = (std::int64_t(p.w) + p.stride_w - 1) / p.stride_w * p.stride_w;
   const std::int64_t blocks = (p.n * p.h * row_len + 255) / 256;
-  const dim3 grid(unsigned(blocks), unsigned((p.c + ct - 1) / ct));
-  const std::size_t smem = std::size_t(k_chunk) * p.rs * ct * sizeof(float);
+  const dim3 grid(unsigned(blocks), unsigned((p.c + ct - 1) / ct), unsigned(plan.splits));
+  const std::size_t smem = std::size_t(slice_chunk) * p.rs * ct * sizeof(float);
   if (ct == 4)
-    conv2d_backward_data_direct_kernel<4><<<grid, 256, smem, stream>>>(dx, dy, w, k_chunk, p);
+    conv2d_backward_data_direct_kernel<4>
+        <<<grid, 256, smem, stream>>>(out, dy, w, slice_chunk, plan.k_split, page, p);
   else
-    conv2d_backward_data_direct_kernel<8><<<grid, 256, smem, stream>>>(dx, dy, w, k_chunk, p);
-  return cudaGetLastError();
+    conv2d_backward_data_direct_kernel<8>
+        <<<grid, 256, smem, stream>>>(out, dy, w, slice_chunk, plan.k_split, page, p);
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess || plan.splits == 1) return e;
+  return launch_split_k_reduce(dx, out, page, plan.splits, static_cast<const float*>(nullptr), 1, 1,
+                               stream);
 }
 
 // How backward filter splits its reduction: tile shape, slices and slice length. A function of
@@ -1162,7 +1214,8 @@ inline std::size_t conv2d_backward_data_workspace_bytes(const Conv2dDesc& d) {
     return 0;
   detail::PhasePlan phases;
   if (detail::use_phases(d, true, phases)) return phases.workspace_bytes;
-  if (detail::use_direct_backward_data(p)) return 0;
+  if (detail::use_direct_backward_data(p))
+    return detail::plan_direct_backward_data(p).workspace_bytes;
   detail::WinogradShape s;
   if (detail::winograd_backward_data_shape(d, s) && detail::use_winograd(s))
     return s.workspace_bytes;
@@ -1206,7 +1259,8 @@ inline cudaError_t backward_data_other_paths(float* dx, const float* dy, const f
     if (workspace_bytes < phases.workspace_bytes || !workspace) return cudaErrorInvalidValue;
     return run_backward_data_phases(dx, dy, w, d, phases, workspace, stream);
   }
-  if (use_direct_backward_data(p)) return launch_conv2d_backward_data_direct(dx, dy, w, p, stream);
+  if (use_direct_backward_data(p))
+    return launch_conv2d_backward_data_direct(dx, dy, w, p, workspace, workspace_bytes, stream);
   const SplitKPlan plan = plan_backward_data(p);
   if (workspace_bytes < plan.workspace_bytes || (plan.workspace_bytes > 0 && !workspace))
     return cudaErrorInvalidValue;

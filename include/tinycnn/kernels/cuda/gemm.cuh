@@ -279,9 +279,16 @@ inline constexpr std::int64_t kGramGroup = 32;
 // As many chunks as fill the GPU's resident blocks once (pairs x chunks <= SMs x blocks per SM:
 // a second, partial wave cost up to 25 % in cuda_gemm_bench gram/*), each at least min_chunk long.
 // C in 65..128 takes one 128-wide tile rather than three 64-wide ones (1.3x for C = 96).
-inline GramPlan gram_plan(std::int64_t c, std::int64_t m, std::int64_t min_chunk = 256) {
+// min_chunk 0: 256 where that still fills the GPU, else as short as 32 (small images: NIN relu0 at
+// 64 px, C = 96 and M = 196, ran as one block over the whole reduction, 26 us on an H200);
+// TINYCNN_GRAM_SHORT_CHUNKS=0 keeps 256.
+inline GramPlan gram_plan(std::int64_t c, std::int64_t m, std::int64_t min_chunk = 0) {
   GramPlan p;
   if (c <= 0 || m <= 0) return p;
+  if (min_chunk <= 0) {
+    static const bool short_chunks = env_switch("TINYCNN_GRAM_SHORT_CHUNKS", 1) != 0;
+    min_chunk = short_chunks ? 32 : 256;
+  }
   p.large = c > TileSmall::kBlockM;
   const std::int64_t tile = p.large ? TileLarge::kBlockM : TileSmall::kBlockM;
   const std::int64_t resident = p.large ? TileLarge::kMinBlocksPerSm : TileSmall::kMinBlocksPerSm;

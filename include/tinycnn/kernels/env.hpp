@@ -1,7 +1,7 @@
 // The kernels' switches in the environment (TINYCNN_CONV_WINOGRAD, TINYCNN_CONV_PHASES,
 // TINYCNN_GEMM_NARROW_TILES, TINYCNN_GEMM_ASYNC, TINYCNN_GEMM_ASYNC_ROUNDING,
-// TINYCNN_CONV_DIRECT_SPLIT, TINYCNN_GRAM_SHORT_CHUNKS): read once by their owners, for measuring
-// one path against another.
+// TINYCNN_CONV_DIRECT_SPLIT, TINYCNN_GRAM_SHORT_CHUNKS, TINYCNN_CONV_POINTWISE_SPLIT): read once
+// by their owners, for measuring one path against another.
 #pragma once
 
 #include <cstdlib>

@@ -674,6 +674,48 @@ TEST_CASE("cuda conv on TF32 tensor cores: Winograd, 1x1, implicit GEMM, phases;
   }
 }
 
+TEST_CASE("cuda conv 1x1: products with very few tiles split along the reduction",
+          "[cuda][kernels][conv]") {
+  TINYCNN_REQUIRE_CUDA();
+  TINYCNN_SEED_INFO();
+  using tinycnn::test::conv;
+  // One image, few 64x64 tiles: the reduction in chunks (asserted, forward / backward data), the
+  // pages added in order with the bias; the last chunk shorter (100 = 48 + 48 + 4); fp32 and TF32.
+  // Not split: two images, or enough tiles.
+  struct Split {
+    tinycnn::test::ConvCase c;
+    std::int64_t forward, backward;
+  };
+  const std::vector<Split> cases = {
+      {{"nin cccp1 @64", conv(1, 96, 14, 14, 96, 1, 1)}, 3, 3},
+      {{"nin cccp3 @64", conv(1, 256, 7, 7, 256, 1, 1)}, 8, 8},
+      {{"nin cccp5 @64", conv(1, 384, 3, 3, 384, 1, 1)}, 12, 12},
+      {{"c100 k72 5x7, ragged chunks", conv(1, 100, 5, 7, 72, 1, 1)}, 3, 2},
+      {{"two images", conv(2, 256, 7, 7, 256, 1, 1)}, 1, 1},
+      {{"64 tiles", conv(1, 64, 64, 64, 64, 1, 1)}, 1, 1},
+  };
+  std::uint64_t salt = 5900;
+  for (const bool tf32 : {false, true}) {
+    const ConvTf32Scope scope(tf32);
+    for (const auto& s : cases) {
+      INFO(s.c.name << (tf32 ? ", TF32" : ", fp32"));
+      kc::detail::ConvParams p{};
+      REQUIRE(kc::detail::make_conv_params(s.c.desc, p));
+      const auto fwd =
+          kc::detail::plan_pointwise_split(kc::detail::pointwise_forward_gemm(s.c.desc, p));
+      const auto bwd =
+          kc::detail::plan_pointwise_split(kc::detail::pointwise_backward_data_gemm(s.c.desc, p));
+      CHECK(fwd.chunks == s.forward);
+      CHECK(bwd.chunks == s.backward);
+      CHECK(kc::conv2d_forward_workspace_bytes(s.c.desc) == fwd.workspace_bytes);
+      CHECK(kc::conv2d_backward_data_workspace_bytes(s.c.desc) == bwd.workspace_bytes);
+      const double tol = tf32 ? 2e-3 : 1e-5;
+      check_forward(s.c.desc, true, salt++, automatic_forward(), tol);
+      check_backward_data(s.c.desc, salt++, automatic_backward_data(), tol);
+    }
+  }
+}
+
 namespace {
 
 // y of the automatic forward with the given activation, into a poisoned output.

@@ -1137,11 +1137,87 @@ inline cudaError_t conv2d_backward_data_phases(float* dx, const float* dy, const
 
 // Bytes of workspace conv2d_forward_implicit_gemm needs for d (0 when it needs none, or when d is
 // impossible or empty).
+namespace detail {
+
+// A 1x1 layer's products, one per image: forward y(K, H*W) = w(K, C) x(C, H*W); backward data
+// dx(C, H*W) = w^T dy(K, H*W).
+inline GemmDesc pointwise_forward_gemm(const Conv2dDesc& d, const ConvParams& p) {
+  GemmDesc g;
+  g.m = d.k, g.n = p.hw, g.k = d.c, g.lda = d.c, g.ldb = p.hw, g.ldc = p.hw;
+  g.batch = d.n, g.stride_a = 0, g.stride_b = p.chw, g.stride_c = p.kpq;
+  return g;
+}
+
+inline GemmDesc pointwise_backward_data_gemm(const Conv2dDesc& d, const ConvParams& p) {
+  GemmDesc g;
+  g.m = d.c, g.n = p.hw, g.k = d.k, g.trans_a = true, g.lda = d.c, g.ldb = p.hw, g.ldc = p.hw;
+  g.batch = d.n, g.stride_a = 0, g.stride_b = p.kpq, g.stride_c = p.chw;
+  return g;
+}
+
+// Split-K for a 1x1 layer's product of one image with very few 64x64 tiles (small images: NIN's
+// cccp layers at 64-128 px, 4-8 blocks each reducing K = 96-384 in 16-wide steps, 10-26 us on an
+// H200): chunk s of the reduction (a multiple of 16, at least 32) is entry s of a batched product
+// into the workspace, and one pass adds the chunks in order with the bias and ReLU. Split where
+// the tiles are at most 1/8 of two blocks per SM of a 132-SM GPU, into as many chunks as reach
+// it; workspace at most 32 MiB. TINYCNN_CONV_POINTWISE_SPLIT=0: never (for measuring).
+struct PointwiseSplit {
+  std::int64_t chunks = 1, chunk_k = 0;
+  std::size_t workspace_bytes = 0;
+};
+
+inline PointwiseSplit plan_pointwise_split(const GemmDesc& g) {
+  static const bool on = env_switch("TINYCNN_CONV_POINTWISE_SPLIT", 1) != 0;
+  PointwiseSplit s;
+  if (!on || g.batch != 1 || g.m <= 0 || g.n <= 0) return s;
+  constexpr std::int64_t kTarget = 2 * 132, kMinChunk = 32, kMaxWorkspace = std::int64_t(32) << 20;
+  const std::int64_t tiles = ((g.m + 63) / 64) * ((g.n + 63) / 64);
+  if (tiles * 8 > kTarget) return s;
+  const std::int64_t chunks = std::min((kTarget + tiles - 1) / tiles, g.k / kMinChunk);
+  if (chunks < 2) return s;
+  const std::int64_t chunk_k = ((g.k + chunks - 1) / chunks + 15) / 16 * 16;
+  const std::int64_t n = (g.k + chunk_k - 1) / chunk_k;
+  const std::int64_t bytes = n * g.m * g.n * std::int64_t(sizeof(float));
+  if (n < 2 || bytes > kMaxWorkspace) return s;
+  return {n, chunk_k, std::size_t(bytes)};
+}
+
+// c = op(a) b + bias, then ReLU (relu), as split: B untransposed, c packed (ldc = n).
+inline cudaError_t pointwise_split_run(float* c, const float* a, const float* b, const GemmDesc& g,
+                                       const PointwiseSplit& s, const float* bias, bool relu,
+                                       void* workspace, std::size_t workspace_bytes,
+                                       cudaStream_t stream) {
+  if (workspace_bytes < s.workspace_bytes || !workspace) return cudaErrorInvalidValue;
+  float* ws = static_cast<float*>(workspace);
+  const std::int64_t full = g.k / s.chunk_k;
+  GemmDesc part = g;
+  part.k = s.chunk_k;
+  part.batch = full;
+  part.stride_a = g.trans_a ? s.chunk_k * g.lda : s.chunk_k;  // chunk j: columns j*kc of op(a)
+  part.stride_b = s.chunk_k * g.ldb;                          // and rows j*kc of b
+  part.ldc = g.n;
+  part.stride_c = g.m * g.n;
+  cudaError_t e = gemm_tiled_with_bias(ws, a, b, part, 1.f, 0.f, nullptr, stream, tf32_conv());
+  if (e != cudaSuccess) return e;
+  if (full < s.chunks) {
+    GemmDesc last = part;
+    last.k = g.k - full * s.chunk_k;
+    last.batch = 1;
+    e = gemm_tiled_with_bias(ws + full * part.stride_c, a + full * part.stride_a,
+                             b + full * part.stride_b, last, 1.f, 0.f, nullptr, stream,
+                             tf32_conv());
+    if (e != cudaSuccess) return e;
+  }
+  return launch_split_k_reduce(c, ws, g.m * g.n, int(s.chunks), bias, g.n, g.m, stream, relu);
+}
+
+}  // namespace detail
+
 inline std::size_t conv2d_forward_workspace_bytes(const Conv2dDesc& d) {
   detail::ConvParams p{};
-  if (!detail::make_conv_params(d, p) || p.npq == 0 || p.k == 0 || p.crs == 0 ||
-      detail::is_pointwise(d))
-    return 0;
+  if (!detail::make_conv_params(d, p) || p.npq == 0 || p.k == 0 || p.crs == 0) return 0;
+  if (detail::is_pointwise(d))
+    return detail::plan_pointwise_split(detail::pointwise_forward_gemm(d, p)).workspace_bytes;
   detail::WinogradShape s;
   if (detail::winograd_forward_shape(d, s) && detail::use_winograd(s)) return s.workspace_bytes;
   detail::PhasePlan phases;
@@ -1172,9 +1248,11 @@ inline cudaError_t conv2d_forward_implicit_gemm(float* y, const float* x, const 
   if (!y || (p.crs > 0 && (!x || !w))) return cudaErrorInvalidValue;
   const bool relu = act == Activation::relu;
   if (detail::is_pointwise(d)) {
-    GemmDesc g;
-    g.m = d.k, g.n = p.hw, g.k = d.c, g.lda = d.c, g.ldb = p.hw, g.ldc = p.hw;
-    g.batch = d.n, g.stride_a = 0, g.stride_b = p.chw, g.stride_c = p.kpq;
+    const GemmDesc g = detail::pointwise_forward_gemm(d, p);
+    const detail::PointwiseSplit split = detail::plan_pointwise_split(g);
+    if (split.chunks > 1)
+      return detail::pointwise_split_run(y, w, x, g, split, bias, relu, workspace, workspace_bytes,
+                                         stream);
     return detail::gemm_tiled_with_bias(y, w, x, g, 1.f, 0.f, {bias, relu}, stream, tf32_conv());
   }
   detail::WinogradShape s;
@@ -1209,9 +1287,9 @@ inline cudaError_t conv2d_forward_implicit_gemm(float* y, const float* x, const 
 // when d is impossible or empty).
 inline std::size_t conv2d_backward_data_workspace_bytes(const Conv2dDesc& d) {
   detail::ConvParams p{};
-  if (!detail::make_conv_params(d, p) || p.nhw == 0 || p.c == 0 || p.k == 0 || p.pq == 0 ||
-      detail::is_pointwise(d))
-    return 0;
+  if (!detail::make_conv_params(d, p) || p.nhw == 0 || p.c == 0 || p.k == 0 || p.pq == 0) return 0;
+  if (detail::is_pointwise(d))
+    return detail::plan_pointwise_split(detail::pointwise_backward_data_gemm(d, p)).workspace_bytes;
   detail::PhasePlan phases;
   if (detail::use_phases(d, true, phases)) return phases.workspace_bytes;
   if (detail::use_direct_backward_data(p))
@@ -1249,9 +1327,11 @@ inline cudaError_t backward_data_other_paths(float* dx, const float* dy, const f
                                              void* workspace, std::size_t workspace_bytes,
                                              cudaStream_t stream) {
   if (is_pointwise(d)) {
-    GemmDesc g;
-    g.m = d.c, g.n = p.hw, g.k = d.k, g.trans_a = true, g.lda = d.c, g.ldb = p.hw, g.ldc = p.hw;
-    g.batch = d.n, g.stride_a = 0, g.stride_b = p.kpq, g.stride_c = p.chw;
+    const GemmDesc g = pointwise_backward_data_gemm(d, p);
+    const PointwiseSplit split = plan_pointwise_split(g);
+    if (split.chunks > 1)
+      return pointwise_split_run(dx, w, dy, g, split, nullptr, false, workspace, workspace_bytes,
+                                 stream);
     return gemm_tiled_with_bias(dx, w, dy, g, 1.f, 0.f, nullptr, stream, tf32_conv());
   }
   PhasePlan phases;

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #ifdef _OPENMP
@@ -152,8 +153,60 @@ void shapes(benchmark::internal::Benchmark* b) {
   b->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 
+// Gram matrices G = F F^T of style layers, F (C, M = H*W): the full product (gemm_packed, as the
+// CPU ran them before the twelfth session) against kernels::cpu::gram (the blocks on and above
+// the diagonal, mirrored), and OpenBLAS ssyrk (one triangle) as the peer. GFLOP/s count the full
+// 2 C^2 M for every variant.
+enum class GramVariant { kFull, kSymmetric, kOpenblasSyrk };
+
+void BM_gram(benchmark::State& state, GramVariant v) {
+  const std::int64_t c = state.range(0), m = state.range(1);
+  const auto f = random_values<float>(c * m, 3);
+  std::vector<float> g(static_cast<std::size_t>(c * c));
+  GemmDesc d = tinycnn::kernels::packed_gemm(c, c, m, false, true);
+  auto run = [&] {
+    if (v == GramVariant::kFull)
+      tinycnn::kernels::cpu::gemm_packed(g.data(), f.data(), f.data(), d, 1.f, 0.f);
+    else if (v == GramVariant::kSymmetric)
+      tinycnn::kernels::cpu::gram(g.data(), f.data(), c, m, m, 1.f);
+#ifdef TINYCNN_HAVE_OPENBLAS
+    else
+      cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, int(c), int(m), 1.f, f.data(), int(m),
+                  0.f, g.data(), int(c));
+#endif
+  };
+#ifdef TINYCNN_HAVE_OPENBLAS
+  match_threads();
+#else
+  if (v == GramVariant::kOpenblasSyrk) {
+    state.SkipWithError("built without OpenBLAS");
+    return;
+  }
+#endif
+  for (auto _ : state) {
+    run();
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, d);
+}
+
+// VGG-19's style layers (relu1_1 .. relu5_1) and NIN's (relu0, relu3, relu7, relu10) at 256 px.
+void gram_shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"C", "M"});
+  const std::pair<std::int64_t, std::int64_t> layers[] = {
+      {64, 65536}, {128, 16384}, {256, 4096}, {512, 1024}, {512, 256},
+      {96, 3844},  {256, 961},   {384, 225},  {1024, 49}};
+  for (const auto& [c, m] : layers) b->Args({c, m});
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
 }  // namespace
 
+BENCHMARK_CAPTURE(BM_gram, full, GramVariant::kFull)->Apply(gram_shapes);
+BENCHMARK_CAPTURE(BM_gram, symmetric, GramVariant::kSymmetric)->Apply(gram_shapes);
+#ifdef TINYCNN_HAVE_OPENBLAS
+BENCHMARK_CAPTURE(BM_gram, openblas_syrk, GramVariant::kOpenblasSyrk)->Apply(gram_shapes);
+#endif
 BENCHMARK_TEMPLATE(BM_gemm_packed, float)->Apply(shapes);
 #ifdef TINYCNN_HAVE_OPENBLAS
 BENCHMARK_TEMPLATE(BM_openblas, float)->Apply(shapes);

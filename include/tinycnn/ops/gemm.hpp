@@ -29,14 +29,13 @@ void gemm_raw(T* c, const T* a, const T* b, const kernels::GemmDesc& d, T alpha,
 }
 
 // g(c, c) = scale * F F^T for F (c, m) with row stride ld: the Gram matrix. CUDA multiplies only
-// the tiles on and above the diagonal (kernels::cuda::gram); the CPU runs the packed GEMM.
+// the tiles on and above the diagonal (kernels::cuda::gram); the CPU the blocks on and above it
+// where that pays, else the full product (kernels::cpu::gram).
 template <class T, Device D>
 void gram_raw(T* g, const T* f, std::int64_t c, std::int64_t m, std::int64_t ld, T scale) {
   if (c == 0) return;
   if constexpr (kIsCpu<D>) {
-    auto d = kernels::packed_gemm(c, c, m, false, true);
-    d.lda = d.ldb = ld;
-    kernels::cpu::gemm_packed(g, f, f, d, scale, T(0));
+    kernels::cpu::gram(g, f, c, m, ld, scale);
   } else {
     require_cuda_kernels<T>();
 #if TINYCNN_HAS_CUDA_KERNELS

@@ -5,6 +5,7 @@
 #include <tinycnn/kernels/cpu/gemm.hpp>
 #include <tinycnn/kernels/reference/gemm.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -197,4 +198,32 @@ TEST_CASE("cpu gemm_packed: K == 0 scales C, and calls from inside a parallel re
 #endif
   for (int i = 0; i < 4; ++i) cpu::gemm_packed(outs[i].data(), data.a.data(), data.b.data(), big, 1.0f, 0.0f);
   for (const auto& o : outs) TINYCNN_REQUIRE_CLOSE(o, want_c, 1e-5);
+}
+
+TEST_CASE("cpu gram: the blocks on and above the diagonal, mirrored", "[cpu][kernels][gemm]") {
+  TINYCNN_SEED_INFO();
+  // The blocked path (c >= 256, m >= 512: two block rows, three with a ragged last one, padded
+  // rows ld > m) and the full product (c < 256 or short m); against the reference product, and
+  // exactly symmetric. m = 0 gives zeros.
+  struct Case {
+    std::int64_t c, m, ld;
+  };
+  for (const Case k : {Case{1, 7, 7}, Case{65, 33, 36}, Case{130, 500, 503}, Case{300, 257, 257},
+                       Case{256, 512, 512}, Case{300, 600, 603}, Case{520, 1000, 1000}}) {
+    INFO("c " << k.c << " m " << k.m << " ld " << k.ld);
+    const auto f = test::random_vector<float>(k.c * k.ld, std::uint64_t(k.c * 131 + k.m));
+    GemmDesc d = tinycnn::kernels::packed_gemm(k.c, k.c, k.m, false, true);
+    d.lda = d.ldb = k.ld;
+    std::vector<float> want(std::size_t(k.c * k.c));
+    ref::gemm_reference(want.data(), f.data(), f.data(), d, 0.5f, 0.0f);
+    auto got = test::poisoned_vector<float>(k.c * k.c);
+    cpu::gram(got.data(), f.data(), k.c, k.m, k.ld, 0.5f);
+    TINYCNN_REQUIRE_CLOSE(got, want, 1e-5);
+    for (std::int64_t i = 0; i < k.c; ++i)
+      for (std::int64_t j = 0; j < i; ++j) REQUIRE(got[i * k.c + j] == got[j * k.c + i]);
+  }
+  std::vector<float> none(1);
+  auto zeros = test::poisoned_vector<float>(300 * 300);
+  cpu::gram(zeros.data(), none.data(), 300, 0, 0, 1.0f);
+  for (float v : zeros) REQUIRE(v == 0.0f);
 }

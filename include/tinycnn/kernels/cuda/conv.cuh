@@ -1135,8 +1135,6 @@ inline cudaError_t conv2d_backward_data_phases(float* dx, const float* dy, const
   return detail::run_backward_data_phases(dx, dy, w, d, plan, workspace, stream);
 }
 
-// Bytes of workspace conv2d_forward_implicit_gemm needs for d (0 when it needs none, or when d is
-// impossible or empty).
 namespace detail {
 
 // A 1x1 layer's products, one per image: forward y(K, H*W) = w(K, C) x(C, H*W); backward data
@@ -1213,6 +1211,8 @@ inline cudaError_t pointwise_split_run(float* c, const float* a, const float* b,
 
 }  // namespace detail
 
+// Bytes of workspace conv2d_forward_implicit_gemm needs for d (0 when it needs none, or when d is
+// impossible or empty).
 inline std::size_t conv2d_forward_workspace_bytes(const Conv2dDesc& d) {
   detail::ConvParams p{};
   if (!detail::make_conv_params(d, p) || p.npq == 0 || p.k == 0 || p.crs == 0) return 0;

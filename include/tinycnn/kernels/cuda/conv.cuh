@@ -1187,25 +1187,12 @@ inline cudaError_t pointwise_split_run(float* c, const float* a, const float* b,
                                        cudaStream_t stream) {
   if (workspace_bytes < s.workspace_bytes || !workspace) return cudaErrorInvalidValue;
   float* ws = static_cast<float*>(workspace);
-  const std::int64_t full = g.k / s.chunk_k;
-  GemmDesc part = g;
-  part.k = s.chunk_k;
-  part.batch = full;
-  part.stride_a = g.trans_a ? s.chunk_k * g.lda : s.chunk_k;  // chunk j: columns j*kc of op(a)
-  part.stride_b = s.chunk_k * g.ldb;                          // and rows j*kc of b
-  part.ldc = g.n;
-  part.stride_c = g.m * g.n;
-  cudaError_t e = gemm_tiled_with_bias(ws, a, b, part, 1.f, 0.f, nullptr, stream, tf32_conv());
+  const cudaError_t e = split_k_chunk_products(
+      ws, a, b, g, s.chunks, s.chunk_k, g.k / s.chunk_k,
+      [&](float* w, const float* pa, const float* pb, const GemmDesc& part) {
+        return gemm_tiled_with_bias(w, pa, pb, part, 1.f, 0.f, nullptr, stream, tf32_conv());
+      });
   if (e != cudaSuccess) return e;
-  if (full < s.chunks) {
-    GemmDesc last = part;
-    last.k = g.k - full * s.chunk_k;
-    last.batch = 1;
-    e = gemm_tiled_with_bias(ws + full * part.stride_c, a + full * part.stride_a,
-                             b + full * part.stride_b, last, 1.f, 0.f, nullptr, stream,
-                             tf32_conv());
-    if (e != cudaSuccess) return e;
-  }
   return launch_split_k_reduce(c, ws, g.m * g.n, int(s.chunks), bias, g.n, g.m, stream, relu);
 }
 

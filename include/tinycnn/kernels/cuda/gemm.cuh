@@ -232,31 +232,41 @@ __global__ inline void split_k_reduce_kernel(float* __restrict__ c, const float*
   }
 }
 
+// The products of a reduction split into `chunks` chunks of chunk_k (the last one the rest):
+// chunk s covers columns [s*chunk_k, ...) of op(A) and rows [s*chunk_k, ...) of op(B) and writes
+// page s of ws (chunks, m, n), packed. The first `full` chunks (all of them, or all but the last)
+// run as one batched product, the rest as one more. run(c, a, b, desc) launches one product.
+template <class Run>
+inline cudaError_t split_k_chunk_products(float* ws, const float* a, const float* b,
+                                          const GemmDesc& d, std::int64_t chunks,
+                                          std::int64_t chunk_k, std::int64_t full, Run run) {
+  GemmDesc part = d;
+  part.k = chunk_k;
+  part.batch = full;
+  part.stride_a = d.trans_a ? chunk_k * d.lda : chunk_k;  // chunk s: column s*chunk_k of op(A)
+  part.stride_b = d.trans_b ? chunk_k : chunk_k * d.ldb;  // and row s*chunk_k of op(B)
+  part.ldc = d.n;
+  part.stride_c = d.m * d.n;
+  cudaError_t e = run(ws, a, b, part);
+  if (e != cudaSuccess || full == chunks) return e;
+  GemmDesc last = part;
+  last.k = d.k - full * chunk_k;
+  last.batch = 1;
+  return run(ws + full * part.stride_c, a + full * part.stride_a, b + full * part.stride_b, last);
+}
+
 template <class Cfg = TileSmall>
 inline cudaError_t gemm_split_k_run(float* c, const float* a, const float* b, const GemmDesc& d,
                                     float alpha, float beta, const SplitK& split, float* workspace,
                                     cudaStream_t stream) {
-  const std::int64_t kc = split.chunk_k, full = split.chunks - 1;
-  GemmDesc part = d;
-  part.k = kc;
-  part.batch = full;
-  part.stride_a = d.trans_a ? kc * d.lda : kc;  // chunk s starts at column s*kc of op(A)
-  part.stride_b = d.trans_b ? kc : kc * d.ldb;  // and at row s*kc of op(B)
-  part.ldc = d.n;
-  part.stride_c = d.m * d.n;
-  const bool vec_a = aligned16(a) && d.lda % 4 == 0 && part.stride_a % 4 == 0;
-  const bool vec_b = aligned16(b) && d.ldb % 4 == 0 && part.stride_b % 4 == 0;
-  cudaError_t e =
-      dispatch_gemm_trans<Cfg>(workspace, a, b, part, 1.0f, 0.0f, nullptr, vec_a, vec_b, stream);
-  if (e != cudaSuccess) return e;
-  GemmDesc last = part;
-  last.k = d.k - full * kc;
-  last.batch = 1;
-  const float* a_last = a + full * part.stride_a;
-  const float* b_last = b + full * part.stride_b;
-  e = dispatch_gemm_trans<Cfg>(workspace + full * part.stride_c, a_last, b_last, last, 1.0f,
-                                     0.0f, nullptr, aligned16(a_last) && d.lda % 4 == 0,
-                                     aligned16(b_last) && d.ldb % 4 == 0, stream);
+  const cudaError_t e = split_k_chunk_products(
+      workspace, a, b, d, split.chunks, split.chunk_k, split.chunks - 1,
+      [&](float* w, const float* pa, const float* pb, const GemmDesc& part) {
+        // Chunk strides are multiples of 16: the batch never makes 16-byte loads illegal.
+        return dispatch_gemm_trans<Cfg>(w, pa, pb, part, 1.0f, 0.0f, nullptr,
+                                        aligned16(pa) && d.lda % 4 == 0,
+                                        aligned16(pb) && d.ldb % 4 == 0, stream);
+      });
   if (e != cudaSuccess) return e;
   split_k_reduce_kernel<<<grid_stride_blocks(d.m * d.n), kThreadsPerBlock, 0, stream>>>(
       c, workspace, split.chunks, d.m, d.n, d.ldc, alpha, beta);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <initializer_list>
 #include <ostream>
@@ -29,6 +30,15 @@ struct TensorView {
   Shape shape;
   std::int64_t numel() const noexcept { return shape.numel(); }
 };
+
+namespace detail {
+// Tensor versions: one counter for the process, so no two tensors (nor two states of one) share a
+// version, whatever addresses the allocator hands out again.
+inline std::uint64_t next_tensor_version() noexcept {
+  static std::atomic<std::uint64_t> counter{0};
+  return counter.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+}  // namespace detail
 
 template <class T, Device D = cpu>
 class Tensor {
@@ -75,12 +85,14 @@ class Tensor {
   Tensor(const Tensor&) = delete;
   Tensor& operator=(const Tensor&) = delete;
   Tensor(Tensor&& o) noexcept
-      : data_(std::exchange(o.data_, nullptr)), shape_(std::exchange(o.shape_, Shape{0})) {}
+      : data_(std::exchange(o.data_, nullptr)), shape_(std::exchange(o.shape_, Shape{0})),
+        version_(std::exchange(o.version_, detail::next_tensor_version())) {}
   Tensor& operator=(Tensor&& o) noexcept {
     if (this != &o) {
       release();
       data_ = std::exchange(o.data_, nullptr);
       shape_ = std::exchange(o.shape_, Shape{0});
+      version_ = std::exchange(o.version_, detail::next_tensor_version());
     }
     return *this;
   }
@@ -94,11 +106,25 @@ class Tensor {
   std::size_t bytes() const noexcept { return std::size_t(numel()) * sizeof(T); }
   bool empty() const noexcept { return numel() == 0; }
 
-  T* data() noexcept { return data_; }
+  // Mutable access takes a new version(): the elements may be written through what it returns.
+  T* data() noexcept {
+    touch();
+    return data_;
+  }
   const T* data() const noexcept { return data_; }
 
-  TensorView<T> view() noexcept { return {data_, shape_}; }
+  TensorView<T> view() noexcept {
+    touch();
+    return {data_, shape_};
+  }
   TensorView<const T> view() const noexcept { return {data_, shape_}; }
+
+  // Changes whenever the elements may have changed, and is never shared by two tensors: a new
+  // tensor takes a fresh one, and so does every access that can write its elements (non-const
+  // data(), view() and at(), fill(), zero_(), assignment). Caches of values made from a tensor
+  // (ops::ConvFilterCache) compare it. As with PyTorch's version counter, writes through a pointer
+  // taken before the version was read are not seen.
+  std::uint64_t version() const noexcept { return version_; }
 
   // A deep copy on the same device.
   Tensor clone() const {
@@ -132,6 +158,7 @@ class Tensor {
   }
 
   Tensor& fill(T value) {
+    touch();
     if constexpr (std::is_same_v<D, cpu>) {
       std::fill_n(data_, numel(), value);
     } else {
@@ -150,6 +177,7 @@ class Tensor {
     return *this;
   }
   Tensor& zero_() {
+    touch();
     detail::Memory<D>::zero(data_, bytes());
     return *this;
   }
@@ -167,6 +195,7 @@ class Tensor {
     requires(std::is_integral_v<I> && ...)
   T& at(I... idx) {
     static_assert(std::is_same_v<D, cpu>, "Tensor::at reads host memory: use to<cpu>() first");
+    touch();
     return data_[offset({std::int64_t(idx)...})];
   }
   template <class... I>
@@ -190,6 +219,7 @@ class Tensor {
     }
     return off;
   }
+  void touch() noexcept { version_ = detail::next_tensor_version(); }
   void release() noexcept {
     if (data_) detail::Memory<D>::deallocate(data_, bytes());
     data_ = nullptr;
@@ -197,6 +227,7 @@ class Tensor {
 
   T* data_ = nullptr;
   Shape shape_;
+  std::uint64_t version_ = detail::next_tensor_version();
 };
 
 template <class T, Device D>

@@ -161,12 +161,20 @@ class Conv2dModule final : public Module<T, D> {
   Tensor<T, D> forward(const Tensor<T, D>& x, bool) override {
     output_shape(x.shape());
     input_shape_ = x.shape();
+    auto* cache = filter_cache();
     if (fuse_relu_)
-      return spec_.options.bias ? ops::conv2d_relu(x, weight_.value, bias_.value, opts_)
-                                : ops::conv2d_relu(x, weight_.value, opts_);
-    return spec_.options.bias ? ops::conv2d(x, weight_.value, bias_.value, opts_)
-                              : ops::conv2d(x, weight_.value, opts_);
+      return spec_.options.bias ? ops::conv2d_relu(x, weight_.value, bias_.value, opts_, cache)
+                                : ops::conv2d_relu(x, weight_.value, opts_, cache);
+    return spec_.options.bias ? ops::conv2d(x, weight_.value, bias_.value, opts_, cache)
+                              : ops::conv2d(x, weight_.value, opts_, cache);
   }
+  // A frozen layer keeps its transformed filters between calls (ops::ConvFilterCache: made again
+  // whenever the weights' version changes); unfreezing drops them.
+  void freeze(bool frozen) override {
+    Module<T, D>::freeze(frozen);
+    if (!frozen) filters_.clear();
+  }
+  const ops::ConvFilterCache<T, D>& filters() const noexcept { return filters_; }
   bool fuse_relu_forward(bool on) override {
     fuse_relu_ = on;
     return true;
@@ -188,7 +196,7 @@ class Conv2dModule final : public Module<T, D> {
     if (this->frozen_ && ops::conv2d_backward_data_takes_relu_mask<T, D>(
                              input_shape_, weight_.value.shape(), opts_)) {
       dy = ops::conv2d_backward_data_relu(dy, after ? y : nullptr, weight_.value, input_shape_,
-                                          opts_, before ? x : nullptr);
+                                          opts_, before ? x : nullptr, filter_cache());
       return true;
     }
     if (after) ops::relu_backward_(dy, *y);
@@ -219,9 +227,14 @@ class Conv2dModule final : public Module<T, D> {
     }
     if (!need_dx) return {};
     if (fold_relu_ && x)
-      return ops::conv2d_backward_data_relu(dy, nullptr, weight_.value, input_shape_, opts_, x);
-    return ops::conv2d_backward_data(dy, weight_.value, input_shape_, opts_);
+      return ops::conv2d_backward_data_relu(dy, nullptr, weight_.value, input_shape_, opts_, x,
+                                            filter_cache());
+    return ops::conv2d_backward_data(dy, weight_.value, input_shape_, opts_, filter_cache());
   }
+  ops::ConvFilterCache<T, D>* filter_cache() {
+    return this->frozen_ && ops::detail::filter_cache_enabled() ? &filters_ : nullptr;
+  }
+  ops::ConvFilterCache<T, D> filters_;
 
   ops::Conv2dOptions opts_;
   Shape input_shape_;

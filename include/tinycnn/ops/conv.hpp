@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "tinycnn/kernels/cpu/conv.hpp"
+#include "tinycnn/kernels/env.hpp"
 #include "tinycnn/kernels/problem.hpp"
 #include "tinycnn/kernels/tf32.hpp"
 #include "tinycnn/ops/dispatch.hpp"
@@ -74,7 +75,56 @@ inline kernels::Conv2dDesc conv2d_desc(const char* op, const Shape& x, const Sha
 
 inline Shape conv2d_output_shape(const kernels::Conv2dDesc& d) { return {d.n, d.k, d.p(), d.q()}; }
 
+// A convolution's transformed filters, kept between calls while the filter does not change. On
+// the CPU: the filters of layers that run by Winograd (forward, and backward data with the turned
+// filter; each 4x the filter's size), packed for the GEMM, made by a call's first use and made
+// again when the filter tensor's Tensor::version() differs from the one they were made from. A
+// frozen nn::Conv2d keeps one (style transfer: the filter transforms were 13 % of a CPU VGG-19
+// iteration at 256 px); TINYCNN_FILTER_CACHE=0 stops that. CUDA calls keep nothing in it (yet).
+template <class T, Device D>
+class ConvFilterCache {
+ public:
+  void clear() {
+    forward_ = {};
+    backward_data_ = {};
+  }
+  std::size_t bytes() const noexcept {
+    return forward_.values.bytes() + backward_data_.values.bytes();
+  }
+  // Filter transforms made into this cache so far (a measure for tests and benchmarks).
+  std::int64_t transforms() const noexcept { return transforms_; }
+
+  // What one call stores: the kernel's FilterStore for `size` values (none when size is 0) made
+  // from w, and, after the call, the version the values were made from.
+  struct Entry {
+    Tensor<T, D> values;
+    std::uint64_t version = 0;  // Tensor versions start at 1
+  };
+  template <class Call>
+  void run(bool backward_data, const Tensor<T, D>& w, std::int64_t size, const Call& call) {
+    Entry& e = backward_data ? backward_data_ : forward_;
+    if (size == 0) return call(static_cast<kernels::cpu::FilterStore<T>*>(nullptr));
+    if (e.values.numel() != size) e = {Tensor<T, D>::uninitialized({size}), 0};
+    kernels::cpu::FilterStore<T> store{e.values.data(), e.version == w.version()};
+    const bool made_before = store.ready;
+    e.version = 0;  // until the call has made them
+    call(&store);
+    if (store.ready) e.version = w.version();
+    if (store.ready && !made_before) ++transforms_;
+  }
+
+ private:
+  Entry forward_, backward_data_;
+  std::int64_t transforms_ = 0;
+};
+
 namespace detail {
+// Whether frozen layers keep their transformed filters: TINYCNN_FILTER_CACHE (1 by default).
+inline bool filter_cache_enabled() {
+  static const bool on = kernels::env_switch("TINYCNN_FILTER_CACHE", 1) == 1;
+  return on;
+}
+
 template <class T, Device D>
 void check_bias(const char* op, const Tensor<T, D>& bias, std::int64_t k) {
   TINYCNN_CHECK(bias.rank() == 1 && bias.dim(0) == k, op, ": bias must have shape [", k,
@@ -84,11 +134,18 @@ void check_bias(const char* op, const Tensor<T, D>& bias, std::int64_t k) {
 template <class T, Device D>
 Tensor<T, D> conv2d_forward_impl(const Tensor<T, D>& x, const Tensor<T, D>& w, const T* bias,
                                  const kernels::Conv2dDesc& d,
-                                 kernels::Activation act = kernels::Activation::none) {
+                                 kernels::Activation act = kernels::Activation::none,
+                                 ConvFilterCache<T, D>* cache = nullptr) {
   auto y = Tensor<T, D>::uninitialized(conv2d_output_shape(d));
   if (y.empty()) return y;
   if constexpr (kIsCpu<D>) {
-    kernels::cpu::conv2d_forward_im2col(y.data(), x.data(), w.data(), bias, d);
+    auto run = [&](kernels::cpu::FilterStore<T>* store) {
+      kernels::cpu::conv2d_forward_im2col(y.data(), x.data(), w.data(), bias, d, store);
+    };
+    if (cache)
+      cache->run(false, w, kernels::cpu::conv2d_forward_filter_size<T>(d), run);
+    else
+      run(nullptr);
     if (act == kernels::Activation::relu) kernels::cpu::relu_forward(y.data(), y.data(), y.numel());
   } else {
     require_cuda_kernels<T>();
@@ -103,18 +160,23 @@ Tensor<T, D> conv2d_forward_impl(const Tensor<T, D>& x, const Tensor<T, D>& w, c
 }
 }  // namespace detail
 
-// y = conv(x, w) (+ bias): x (N,C,H,W), w (K,C,R,S), bias (K).
+// y = conv(x, w) (+ bias): x (N,C,H,W), w (K,C,R,S), bias (K). `cache`: where w's transformed
+// filter is kept between calls (ConvFilterCache), or null. The same holds for every convolution
+// below that takes one.
 template <class T, Device D>
-Tensor<T, D> conv2d(const Tensor<T, D>& x, const Tensor<T, D>& w, const Conv2dOptions& o = {}) {
+Tensor<T, D> conv2d(const Tensor<T, D>& x, const Tensor<T, D>& w, const Conv2dOptions& o = {},
+                    std::type_identity_t<ConvFilterCache<T, D>>* cache = nullptr) {
   const auto d = conv2d_desc("conv2d", x.shape(), w.shape(), o);
-  return detail::conv2d_forward_impl(x, w, static_cast<const T*>(nullptr), d);
+  return detail::conv2d_forward_impl(x, w, static_cast<const T*>(nullptr), d,
+                                     kernels::Activation::none, cache);
 }
 template <class T, Device D>
 Tensor<T, D> conv2d(const Tensor<T, D>& x, const Tensor<T, D>& w, const Tensor<T, D>& bias,
-                    const Conv2dOptions& o = {}) {
+                    const Conv2dOptions& o = {},
+                    std::type_identity_t<ConvFilterCache<T, D>>* cache = nullptr) {
   const auto d = conv2d_desc("conv2d", x.shape(), w.shape(), o);
   detail::check_bias("conv2d", bias, d.k);
-  return detail::conv2d_forward_impl(x, w, bias.data(), d);
+  return detail::conv2d_forward_impl(x, w, bias.data(), d, kernels::Activation::none, cache);
 }
 
 // y = max(conv(x, w) (+ bias), 0): a convolution with the ReLU after it. On CUDA the ReLU is
@@ -122,23 +184,26 @@ Tensor<T, D> conv2d(const Tensor<T, D>& x, const Tensor<T, D>& w, const Tensor<T
 // written once and not read again; the values are those of relu(conv2d(...)), bit for bit.
 template <class T, Device D>
 Tensor<T, D> conv2d_relu(const Tensor<T, D>& x, const Tensor<T, D>& w,
-                         const Conv2dOptions& o = {}) {
+                         const Conv2dOptions& o = {},
+                         std::type_identity_t<ConvFilterCache<T, D>>* cache = nullptr) {
   const auto d = conv2d_desc("conv2d_relu", x.shape(), w.shape(), o);
   return detail::conv2d_forward_impl(x, w, static_cast<const T*>(nullptr), d,
-                                     kernels::Activation::relu);
+                                     kernels::Activation::relu, cache);
 }
 template <class T, Device D>
 Tensor<T, D> conv2d_relu(const Tensor<T, D>& x, const Tensor<T, D>& w, const Tensor<T, D>& bias,
-                         const Conv2dOptions& o = {}) {
+                         const Conv2dOptions& o = {},
+                         std::type_identity_t<ConvFilterCache<T, D>>* cache = nullptr) {
   const auto d = conv2d_desc("conv2d_relu", x.shape(), w.shape(), o);
   detail::check_bias("conv2d_relu", bias, d.k);
-  return detail::conv2d_forward_impl(x, w, bias.data(), d, kernels::Activation::relu);
+  return detail::conv2d_forward_impl(x, w, bias.data(), d, kernels::Activation::relu, cache);
 }
 
 // dx from dy (N,K,P,Q) and w, for an input of shape x_shape.
 template <class T, Device D>
 Tensor<T, D> conv2d_backward_data(const Tensor<T, D>& dy, const Tensor<T, D>& w,
-                                  const Shape& x_shape, const Conv2dOptions& o = {}) {
+                                  const Shape& x_shape, const Conv2dOptions& o = {},
+                                  std::type_identity_t<ConvFilterCache<T, D>>* cache = nullptr) {
   const auto d = conv2d_desc("conv2d_backward_data", x_shape, w.shape(), o);
   detail::check_shape("conv2d_backward_data", "output gradient dy", dy, conv2d_output_shape(d));
   auto dx = Tensor<T, D>::uninitialized(x_shape);
@@ -148,7 +213,13 @@ Tensor<T, D> conv2d_backward_data(const Tensor<T, D>& dy, const Tensor<T, D>& w,
     return dx;
   }
   if constexpr (detail::kIsCpu<D>) {
-    kernels::cpu::conv2d_backward_data_im2col(dx.data(), dy.data(), w.data(), d);
+    auto run = [&](kernels::cpu::FilterStore<T>* store) {
+      kernels::cpu::conv2d_backward_data_im2col(dx.data(), dy.data(), w.data(), d, store);
+    };
+    if (cache)
+      cache->run(true, w, kernels::cpu::conv2d_backward_data_filter_size<T>(d), run);
+    else
+      run(nullptr);
   } else {
     detail::require_cuda_kernels<T>();
 #if TINYCNN_HAS_CUDA_KERNELS
@@ -187,7 +258,8 @@ Tensor<T, D> conv2d_backward_data_relu(const Tensor<T, D>& dy,
                                        std::type_identity_t<const Tensor<T, D>*> relu_after,
                                        const Tensor<T, D>& w, const Shape& x_shape,
                                        const Conv2dOptions& o,
-                                       std::type_identity_t<const Tensor<T, D>*> relu_before) {
+                                       std::type_identity_t<const Tensor<T, D>*> relu_before,
+                                       std::type_identity_t<ConvFilterCache<T, D>>* cache = nullptr) {
   const char* op = "conv2d_backward_data_relu";
   const auto d = conv2d_desc(op, x_shape, w.shape(), o);
   detail::check_shape(op, "output gradient dy", dy, conv2d_output_shape(d));
@@ -211,8 +283,8 @@ Tensor<T, D> conv2d_backward_data_relu(const Tensor<T, D>& dy,
     }
   }
 #endif
-  auto dx = relu_after ? conv2d_backward_data(relu_backward(dy, *relu_after), w, x_shape, o)
-                       : conv2d_backward_data(dy, w, x_shape, o);
+  auto dx = relu_after ? conv2d_backward_data(relu_backward(dy, *relu_after), w, x_shape, o, cache)
+                       : conv2d_backward_data(dy, w, x_shape, o, cache);
   if (relu_before) relu_backward_(dx, *relu_before);
   return dx;
 }

@@ -208,6 +208,10 @@ TEMPLATE_TEST_CASE("cpu conv2d: Winograd F(4x4, 3x3), forward and backward data"
       {"c12 k20 per-axis pad 0/2", test::conv(2, 12, 10, 23, 20, 3, 3, 0, 2)},
       {"c7 k9 3x3 pad 0 (one pixel)", test::conv(1, 7, 3, 3, 9, 3, 3)},
       {"c64 k64 66x70 pad 1", test::conv(1, 64, 66, 70, 64, 3, 3, 1, 1)},
+      // Transformed filters of several K blocks of the GEMM (KC = 512 floats, 256 doubles) and
+      // row blocks (MC = 72), their rows padded to whole panels of 6: U[e] is 80 x 520 forward,
+      // 520 x 80 turned.
+      {"c520 k80 9x10 pad 1", test::conv(1, 520, 9, 10, 80, 3, 3, 1, 1)},
   };
   std::uint64_t salt = 2000;
   for (const auto& c : cases)
@@ -218,7 +222,8 @@ TEMPLATE_TEST_CASE("cpu conv2d: Winograd F(4x4, 3x3), forward and backward data"
         REQUIRE(cpu::detail::cpu_winograd_layer(d));
         ConvData<TestType> in(d, salt += 10);
         const std::int64_t in_image = d.c * d.h * d.w, out_image = d.k * d.p() * d.q();
-        std::vector<TestType> u(std::size_t(36 * d.k * d.c));
+        std::vector<TestType> u(std::size_t(std::max(cpu::detail::winograd_filter_size<TestType>(d.k, d.c),
+                                                         cpu::detail::winograd_filter_size<TestType>(d.c, d.k))));
         {
           INFO("forward with bias");
           auto got = test::poisoned_vector<TestType>(in.y_size), want = got;

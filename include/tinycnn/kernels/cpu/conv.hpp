@@ -19,6 +19,17 @@
 
 namespace tinycnn::kernels::cpu {
 
+// Where a layer keeps its transformed filter between calls (ops::ConvFilterCache), for the
+// entry points below that take one: `data` holds conv2d_forward_filter_size (or
+// conv2d_backward_data_filter_size) values, `ready` says they already are this filter's
+// transform. A call that transforms the filter into `data` sets `ready`; with no store (or no
+// data) the transform goes to per-thread scratch and is made again on every call.
+template <class T>
+struct FilterStore {
+  T* data = nullptr;
+  bool ready = false;
+};
+
 namespace detail {
 
 // A 1x1 filter at stride 1 without padding reads x(n) as it stands: x(n) is already the (C, HW)
@@ -317,12 +328,19 @@ inline bool use_cpu_winograd(const Conv2dDesc& f) {
 
 // The forward convolution f (out = conv(in) + bias) by Winograd over f.n images; w is f's filter
 // (k x c x 3 x 3), or turned: the filter of the layer whose backward data f is (c x k x 3 x 3).
+// The transformed filter goes to per-thread scratch, or is kept in `store` when one is given (and
+// taken from it, untransformed again, when it is ready).
 template <class T>
 void conv2d_winograd(T* out, const T* in, const T* w, const T* bias, const Conv2dDesc& f,
-                     bool turned, bool across, int threads) {
+                     bool turned, bool across, int threads, FilterStore<T>* store) {
   const std::int64_t in_image = f.c * f.h * f.w, out_image = f.k * f.p() * f.q();
-  T* u = thread_scratch<T, 6>(std::size_t(winograd::kElems * f.k * f.c));
-  winograd_filter_transform(u, w, f.k, f.c, turned, threads);
+  T* u = store && store->data
+             ? store->data
+             : thread_scratch<T, 6>(std::size_t(winograd_filter_size<T>(f.k, f.c)));
+  if (!(store && store->data && store->ready)) {
+    winograd_filter_transform(u, w, f.k, f.c, turned, threads);
+    if (store && store->data) store->ready = true;
+  }
   for_each_image(f.n, across, threads, [&](std::int64_t n, int t) {
     winograd_image(out + n * out_image, in + n * in_image, u, bias, f.c, f.k, f, t);
   });
@@ -426,7 +444,8 @@ inline bool use_cpu_phases(const Conv2dDesc& d, bool backward, phases::PhaseShap
 }  // namespace detail
 
 template <class T>
-void conv2d_forward_im2col(T* y, const T* x, const T* w, const T* bias, const Conv2dDesc& d);
+void conv2d_forward_im2col(T* y, const T* x, const T* w, const T* bias, const Conv2dDesc& d,
+                           FilterStore<T>* store = nullptr);
 
 namespace detail {
 
@@ -474,15 +493,39 @@ bool conv2d_backward_data_phases(T* dx, const T* dy, const T* w, const Conv2dDes
   return true;
 }
 
-// y(n,k,p,q) = bias(k) + sum_{c,r,s} x(n, c, p*sh - ph + r*dh, q*sw - pw + s*dw) w(k,c,r,s);
-// bias may be null.
+namespace detail {
+
+// Whether backward data of d runs by Winograd (as the forward convolution of dy with the turned
+// filter).
+inline bool backward_data_by_winograd(const Conv2dDesc& d) {
+  phases::PhaseShape ps;
+  return !use_cpu_phases(d, true, ps) && !conv_is_pointwise(d) && conv_backward_data_as_forward(d) &&
+         use_cpu_winograd(conv_backward_data_desc(d));
+}
+
+}  // namespace detail
+
+// Values of the transformed filter that conv2d_forward_im2col (conv2d_backward_data_im2col) for d
+// makes, and keeps in a FilterStore when given one: 0 where it makes none (no Winograd).
 template <class T>
-void conv2d_forward_im2col(T* y, const T* x, const T* w, const T* bias, const Conv2dDesc& d) {
+std::int64_t conv2d_forward_filter_size(const Conv2dDesc& d) {
+  return detail::use_cpu_winograd(d) ? detail::winograd_filter_size<T>(d.k, d.c) : 0;
+}
+template <class T>
+std::int64_t conv2d_backward_data_filter_size(const Conv2dDesc& d) {
+  return detail::backward_data_by_winograd(d) ? detail::winograd_filter_size<T>(d.c, d.k) : 0;
+}
+
+// y(n,k,p,q) = bias(k) + sum_{c,r,s} x(n, c, p*sh - ph + r*dh, q*sw - pw + s*dw) w(k,c,r,s);
+// bias may be null. `store`: where the transformed filter is kept between calls (FilterStore).
+template <class T>
+void conv2d_forward_im2col(T* y, const T* x, const T* w, const T* bias, const Conv2dDesc& d,
+                           FilterStore<T>* store) {
   const std::int64_t in_image = d.c * d.h * d.w, out_image = d.k * d.p() * d.q();
   const int threads = detail::available_threads();
   const bool across = detail::conv_threads_across_images(d, threads);
   if (detail::use_cpu_winograd(d))
-    return detail::conv2d_winograd(y, x, w, bias, d, false, across, threads);
+    return detail::conv2d_winograd(y, x, w, bias, d, false, across, threads, store);
   phases::PhaseShape ps;
   if (detail::use_cpu_phases(d, false, ps)) return detail::run_forward_phases(y, x, w, bias, d, ps);
   const std::int64_t tile = detail::conv_column_tile(d);
@@ -491,21 +534,21 @@ void conv2d_forward_im2col(T* y, const T* x, const T* w, const T* bias, const Co
   });
 }
 
-// dx = the gradient of the forward with respect to x, given dy.
+// dx = the gradient of the forward with respect to x, given dy. `store` as for the forward.
 template <class T>
-void conv2d_backward_data_im2col(T* dx, const T* dy, const T* w, const Conv2dDesc& d) {
+void conv2d_backward_data_im2col(T* dx, const T* dy, const T* w, const Conv2dDesc& d,
+                                 FilterStore<T>* store = nullptr) {
   const std::int64_t in_image = d.c * d.h * d.w, out_image = d.k * d.p() * d.q();
   const int threads = detail::available_threads();
   const bool across = detail::conv_threads_across_images(d, threads);
+  if (detail::backward_data_by_winograd(d)) {
+    const T* no_bias = nullptr;
+    return detail::conv2d_winograd(dx, dy, w, no_bias, detail::conv_backward_data_desc(d), true,
+                                   across, threads, store);
+  }
   phases::PhaseShape ps;
   if (detail::use_cpu_phases(d, true, ps))
     return detail::run_backward_data_phases(dx, dy, w, d, ps);
-  if (!detail::conv_is_pointwise(d) && detail::conv_backward_data_as_forward(d) &&
-      detail::use_cpu_winograd(detail::conv_backward_data_desc(d))) {
-    const T* no_bias = nullptr;
-    return detail::conv2d_winograd(dx, dy, w, no_bias, detail::conv_backward_data_desc(d), true,
-                                   across, threads);
-  }
   // The turned filter pays off where its forward packs from dy (measured: with im2col tiles instead,
   // VGG-19's 28 x 28 and 14 x 14 layers ran 1.3-1.5x slower than W^T dy + col2im) and where C,
   // its GEMM's M, fills the 6-row microkernel (VGG conv1_1's C = 3 ran about 5x slower that way).

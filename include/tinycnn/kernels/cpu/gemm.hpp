@@ -253,10 +253,69 @@ struct MatrixPanels {
   MatrixPanels from(std::int64_t j) const { return {trans ? b + j * ldb : b + j, ldb, trans}; }
 };
 
+// Where packed op(A) blocks come from. block(scratch, i0, l0, mc, kc) gives rows [i0, i0 + mc)
+// and columns [l0, l0 + kc) of op(A) as pack_a lays them out. MatrixA packs a stored matrix into
+// scratch; PackedA returns a block of a matrix packed whole ahead of time (pack_a_whole), so a
+// matrix used by many GEMMs (Winograd's transformed filters, kernels/cpu/winograd.hpp) is packed
+// once, not once per GEMM.
+template <class T>
+struct MatrixA {
+  const T* a;
+  std::int64_t lda;
+  bool trans;
+
+  const T* block(T* scratch, std::int64_t i0, std::int64_t l0, std::int64_t mc,
+                 std::int64_t kc) const {
+    pack_a(scratch, trans ? a + l0 * lda + i0 : a + i0 * lda + l0, lda, trans, mc, kc);
+    return scratch;
+  }
+};
+
+// op(A) (m x k) packed whole: the KC-column blocks one after another, each as pack_a lays out all
+// m rows (panels of MR rows, the last zero-padded), so any block whose first row is a multiple of
+// MR is one contiguous piece.
+template <class T>
+constexpr std::int64_t packed_a_rows(std::int64_t m) {
+  constexpr std::int64_t MR = GemmBlocking<T>::kMR;
+  return (m + MR - 1) / MR * MR;
+}
+template <class T>
+constexpr std::int64_t packed_a_size(std::int64_t m, std::int64_t k) {
+  return packed_a_rows<T>(m) * k;
+}
+// Where op(A)(i, l) lands in that layout.
+template <class T>
+constexpr std::int64_t packed_a_index(std::int64_t m, std::int64_t k, std::int64_t i,
+                                      std::int64_t l) {
+  constexpr std::int64_t MR = GemmBlocking<T>::kMR, KC = GemmBlocking<T>::kKC;
+  const std::int64_t l0 = l / KC * KC, kc = std::min(KC, k - l0);
+  return packed_a_rows<T>(m) * l0 + i / MR * MR * kc + (l - l0) * MR + i % MR;
+}
+template <class T>
+void pack_a_whole(T* dst, const T* a, std::int64_t lda, bool trans, std::int64_t m,
+                  std::int64_t k) {
+  constexpr std::int64_t KC = GemmBlocking<T>::kKC;
+  for (std::int64_t l0 = 0; l0 < k; l0 += KC)
+    pack_a(dst + packed_a_rows<T>(m) * l0, trans ? a + l0 * lda : a + l0, lda, trans, m,
+           std::min(KC, k - l0));
+}
+
+template <class T>
+struct PackedA {
+  const T* packed;  // from pack_a_whole (or written in its layout)
+  std::int64_t m;   // op(A)'s rows
+
+  const T* block(T*, std::int64_t i0, std::int64_t l0, std::int64_t, std::int64_t kc) const {
+    return packed + packed_a_rows<T>(m) * l0 + i0 * kc;
+  }
+};
+
 // One thread's blocked GEMM over its sub-problem: the five loops around the microkernel. op(B)
-// comes from `panels` (v.b and v.ldb are not read).
-template <class T, class Panels>
-void gemm_blocked_serial(const GemmView<T>& v, T alpha, T beta, const Panels& panels) {
+// comes from `panels` (v.b and v.ldb are not read), op(A) from `a_blocks` (v.a and v.lda are not
+// read); i0 in a_blocks.block is a row of the sub-problem, so a PackedA serves whole problems.
+template <class T, class Panels, class ABlocks>
+void gemm_blocked_serial(const GemmView<T>& v, T alpha, T beta, const Panels& panels,
+                         const ABlocks& a_blocks) {
   using B = GemmBlocking<T>;
   constexpr std::int64_t MR = B::kMR, NR = B::kNR, MC = B::kMC, KC = B::kKC, NC = B::kNC;
   const std::int64_t nc_max = std::min(NC, (v.n + NR - 1) / NR * NR);
@@ -271,8 +330,7 @@ void gemm_blocked_serial(const GemmView<T>& v, T alpha, T beta, const Panels& pa
       panels.pack(packed_b, pc, jc, kc, nc);
       for (std::int64_t ic = 0; ic < v.m; ic += MC) {
         const std::int64_t mc = std::min(MC, v.m - ic);
-        const T* a_block = v.trans_a ? v.a + pc * v.lda + ic : v.a + ic * v.lda + pc;
-        pack_a(packed_a, a_block, v.lda, v.trans_a, mc, kc);
+        const T* pa = a_blocks.block(packed_a, ic, pc, mc, kc);
         for (std::int64_t jr = 0; jr < nc; jr += NR) {
           const std::int64_t nr = std::min(NR, nc - jr);
           const T* pb = packed_b + jr * kc;
@@ -280,9 +338,9 @@ void gemm_blocked_serial(const GemmView<T>& v, T alpha, T beta, const Panels& pa
             const std::int64_t mr = std::min(MR, mc - ir);
             T* c_tile = v.c + (ic + ir) * v.ldc + jc + jr;
             if (mr == MR && nr == NR)
-              microkernel(kc, packed_a + ir * kc, pb, c_tile, v.ldc, alpha, beta_block);
+              microkernel(kc, pa + ir * kc, pb, c_tile, v.ldc, alpha, beta_block);
             else
-              microkernel_edge(kc, packed_a + ir * kc, pb, c_tile, v.ldc, mr, nr, alpha, beta_block);
+              microkernel_edge(kc, pa + ir * kc, pb, c_tile, v.ldc, mr, nr, alpha, beta_block);
           }
         }
       }
@@ -290,6 +348,10 @@ void gemm_blocked_serial(const GemmView<T>& v, T alpha, T beta, const Panels& pa
   }
 }
 
+template <class T, class Panels>
+void gemm_blocked_serial(const GemmView<T>& v, T alpha, T beta, const Panels& panels) {
+  gemm_blocked_serial(v, alpha, beta, panels, MatrixA<T>{v.a, v.lda, v.trans_a});
+}
 template <class T>
 void gemm_blocked_serial(const GemmView<T>& v, T alpha, T beta) {
   gemm_blocked_serial(v, alpha, beta, MatrixPanels<T>{v.b, v.ldb, v.trans_b});

@@ -70,24 +70,37 @@ struct Lanes {
 // Blocks (filters) per transform call: one 256-bit register of floats, two of doubles.
 inline constexpr int kWinogradLanes = 8;
 
-// u[e][o][i] = (G g G^T)[e] for the filter g from input channel i to output channel o of the
+// Values in a transformed filter for cout x cin filters: the 36 matrices U[e] (cout x cin), each
+// packed whole as the GEMM's A operand (gemm.hpp, pack_a_whole), so the 36 products of every
+// chunk of tiles read them as they are instead of packing U[e] again.
+template <class T>
+constexpr std::int64_t winograd_filter_size(std::int64_t cout, std::int64_t cin) {
+  return winograd::kElems * packed_a_size<T>(cout, cin);
+}
+
+// U[e](o, i) = (G g G^T)[e] for the filter g from input channel i to output channel o of the
 // convolution being run: w[o][i] (w is cout x cin x 3 x 3), or, turned (backward data, w is
-// cin x cout x 3 x 3), w[i][o] rotated by 180 degrees.
+// cin x cout x 3 x 3), w[i][o] rotated by 180 degrees. Filters idx .. idx + L - 1 (idx = o * cin
+// + i) at once.
 template <int L, class T>
 void winograd_filter_group(T* u, const T* w, std::int64_t idx, std::int64_t cout, std::int64_t cin,
                            bool turned) {
-  const std::int64_t count = cout * cin;
+  const std::int64_t matrix = packed_a_size<T>(cout, cin);
   Lanes<T, L> g[9], v[winograd::kElems];
+  std::int64_t at[L];
   for (int l = 0; l < L; ++l) {
     const std::int64_t o = (idx + l) / cin, i = (idx + l) % cin;
+    at[l] = packed_a_index<T>(cout, cin, o, i);
     const T* src = w + (turned ? i * cout + o : idx + l) * 9;
     for (int t = 0; t < 9; ++t) g[t].v[l] = src[turned ? 8 - t : t];
   }
   winograd::filter_2d<3>(g, v);
   for (int e = 0; e < winograd::kElems; ++e)
-    for (int l = 0; l < L; ++l) u[e * count + idx + l] = v[e].v[l];
+    for (int l = 0; l < L; ++l) u[e * matrix + at[l]] = v[e].v[l];
 }
 
+// u (winograd_filter_size(cout, cin) values) from w, including the zero rows that pad each U[e]
+// to whole panels.
 template <class T>
 void winograd_filter_transform(T* u, const T* w, std::int64_t cout, std::int64_t cin, bool turned,
                                int threads) {
@@ -102,6 +115,10 @@ void winograd_filter_transform(T* u, const T* w, std::int64_t cout, std::int64_t
     winograd_filter_group<L>(u, w, idx, cout, cin, turned);
   for (std::int64_t idx = whole; idx < count; ++idx)
     winograd_filter_group<1>(u, w, idx, cout, cin, turned);
+  const std::int64_t matrix = packed_a_size<T>(cout, cin);
+  for (int e = 0; e < winograd::kElems; ++e)
+    for (std::int64_t o = cout; o < packed_a_rows<T>(cout); ++o)
+      for (std::int64_t i = 0; i < cin; ++i) u[e * matrix + packed_a_index<T>(cout, cin, o, i)] = T(0);
 }
 
 // Bytes of V and M per chunk of tiles: half the last-level cache. With 4 MiB the GEMMs' N was so
@@ -170,10 +187,13 @@ void winograd_image(T* y, const T* x, const T* u, const T* bias, std::int64_t ci
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(threads)
 #endif
-    for (int e = 0; e < E; ++e)
-      gemm_one(GemmView<T>{m + e * cout * chunk, u + e * cout * cin, v + e * cin * chunk, cout,
-                           count, cin, false, false, cin, chunk, chunk},
-               T(1), T(0), 1);
+    for (int e = 0; e < E; ++e) {
+      const T* b = v + e * cin * chunk;
+      gemm_blocked_serial(GemmView<T>{m + e * cout * chunk, nullptr, b, cout, count, cin, false,
+                                      false, 0, chunk, chunk},
+                          T(1), T(0), MatrixPanels<T>{b, chunk, false},
+                          PackedA<T>{u + e * packed_a_size<T>(cout, cin), cout});
+    }
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(threads)
 #endif

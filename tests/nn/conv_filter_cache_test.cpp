@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "support/compare.hpp"
 #include "support/data.hpp"
 
 using namespace tinycnn;
@@ -84,6 +85,21 @@ TEST_CASE("ops: a ConvFilterCache holds the transformed filter until the filter 
   REQUIRE(ops::conv2d(x, other, o, &cache).to_vector() == ops::conv2d(x, other, o).to_vector());
   cache.clear();
   CHECK(cache.bytes() == 0);
+  // 16 x 16 (16 blocks): Winograd only where the transformed filter is kept; the direct form
+  // otherwise, so the two agree to rounding.
+  {
+    const Tensor<float> xs = random_tensor({1, 48, 16, 16}, 7), dys = random_tensor({1, 40, 16, 16}, 8);
+    const auto d = ops::conv2d_desc("test", xs.shape(), w.shape(), o);
+    CHECK(kernels::cpu::conv2d_forward_filter_size<float>(d) ==
+          (winograd ? 36 * 42 * 48 : 0));
+    ops::ConvFilterCache<float, cpu> small;
+    TINYCNN_REQUIRE_CLOSE(ops::conv2d(xs, w, o, &small).to_vector(), ops::conv2d(xs, w, o).to_vector(),
+                          test::default_tolerance<float>());
+    TINYCNN_REQUIRE_CLOSE(ops::conv2d_backward_data(dys, w, xs.shape(), o, &small).to_vector(),
+                          ops::conv2d_backward_data(dys, w, xs.shape(), o).to_vector(),
+                          test::default_tolerance<float>());
+    CHECK(small.transforms() == (winograd ? 2 : 0));
+  }
   // A layer that does not run by Winograd keeps nothing.
   const Tensor<float> w1 = random_tensor({40, 48, 1, 1}, 6);
   ops::ConvFilterCache<float, cpu> pointwise;

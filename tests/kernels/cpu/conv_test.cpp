@@ -254,6 +254,9 @@ TEMPLATE_TEST_CASE("cpu conv2d: Winograd F(4x4, 3x3), forward and backward data"
   CHECK(cpu::detail::cpu_winograd_pays(vgg));
   CHECK_FALSE(cpu::detail::cpu_winograd_pays(test::conv(1, 3, 64, 64, 64, 3, 3, 1, 1)));
   CHECK_FALSE(cpu::detail::cpu_winograd_pays(test::conv(1, 512, 14, 14, 512, 3, 3, 1, 1)));
+  // 16 blocks pay where the transformed filter is kept between calls, 4 do not.
+  CHECK(cpu::detail::cpu_winograd_pays(test::conv(1, 512, 14, 14, 512, 3, 3, 1, 1), true));
+  CHECK_FALSE(cpu::detail::cpu_winograd_pays(test::conv(1, 512, 8, 8, 512, 3, 3, 1, 1), true));
   CHECK_FALSE(cpu::detail::cpu_winograd_layer(test::conv(1, 64, 24, 24, 64, 3, 3, 1, 1, 2, 2)));
   CHECK_FALSE(cpu::detail::cpu_winograd_layer(test::conv(1, 64, 24, 24, 64, 1, 1)));
   check_conv<TestType>(vgg, salt += 10);

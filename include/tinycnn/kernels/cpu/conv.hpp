@@ -321,9 +321,9 @@ void for_each_image(std::int64_t images, bool across, int threads, const F& per_
 }
 
 // Whether forward (or backward data as the forward convolution f) runs by Winograd.
-inline bool use_cpu_winograd(const Conv2dDesc& f) {
+inline bool use_cpu_winograd(const Conv2dDesc& f, bool kept = false) {
   const int mode = winograd::mode();
-  return cpu_winograd_layer(f) && (mode == 1 || (mode == 2 && cpu_winograd_pays(f)));
+  return cpu_winograd_layer(f) && (mode == 1 || (mode == 2 && cpu_winograd_pays(f, kept)));
 }
 
 // The forward convolution f (out = conv(in) + bias) by Winograd over f.n images; w is f's filter
@@ -497,23 +497,24 @@ namespace detail {
 
 // Whether backward data of d runs by Winograd (as the forward convolution of dy with the turned
 // filter).
-inline bool backward_data_by_winograd(const Conv2dDesc& d) {
+inline bool backward_data_by_winograd(const Conv2dDesc& d, bool kept = false) {
   phases::PhaseShape ps;
   return !use_cpu_phases(d, true, ps) && !conv_is_pointwise(d) && conv_backward_data_as_forward(d) &&
-         use_cpu_winograd(conv_backward_data_desc(d));
+         use_cpu_winograd(conv_backward_data_desc(d), kept);
 }
 
 }  // namespace detail
 
 // Values of the transformed filter that conv2d_forward_im2col (conv2d_backward_data_im2col) for d
-// makes, and keeps in a FilterStore when given one: 0 where it makes none (no Winograd).
+// keeps in a FilterStore given to it: 0 where it makes none (no Winograd). With a store, layers
+// with fewer 4x4 blocks take Winograd than without (cpu_winograd_pays).
 template <class T>
 std::int64_t conv2d_forward_filter_size(const Conv2dDesc& d) {
-  return detail::use_cpu_winograd(d) ? detail::winograd_filter_size<T>(d.k, d.c) : 0;
+  return detail::use_cpu_winograd(d, true) ? detail::winograd_filter_size<T>(d.k, d.c) : 0;
 }
 template <class T>
 std::int64_t conv2d_backward_data_filter_size(const Conv2dDesc& d) {
-  return detail::backward_data_by_winograd(d) ? detail::winograd_filter_size<T>(d.c, d.k) : 0;
+  return detail::backward_data_by_winograd(d, true) ? detail::winograd_filter_size<T>(d.c, d.k) : 0;
 }
 
 // y(n,k,p,q) = bias(k) + sum_{c,r,s} x(n, c, p*sh - ph + r*dh, q*sw - pw + s*dw) w(k,c,r,s);
@@ -524,7 +525,7 @@ void conv2d_forward_im2col(T* y, const T* x, const T* w, const T* bias, const Co
   const std::int64_t in_image = d.c * d.h * d.w, out_image = d.k * d.p() * d.q();
   const int threads = detail::available_threads();
   const bool across = detail::conv_threads_across_images(d, threads);
-  if (detail::use_cpu_winograd(d))
+  if (detail::use_cpu_winograd(d, store != nullptr))
     return detail::conv2d_winograd(y, x, w, bias, d, false, across, threads, store);
   phases::PhaseShape ps;
   if (detail::use_cpu_phases(d, false, ps)) return detail::run_forward_phases(y, x, w, bias, d, ps);
@@ -541,7 +542,7 @@ void conv2d_backward_data_im2col(T* dx, const T* dy, const T* w, const Conv2dDes
   const std::int64_t in_image = d.c * d.h * d.w, out_image = d.k * d.p() * d.q();
   const int threads = detail::available_threads();
   const bool across = detail::conv_threads_across_images(d, threads);
-  if (detail::backward_data_by_winograd(d)) {
+  if (detail::backward_data_by_winograd(d, store != nullptr)) {
     const T* no_bias = nullptr;
     return detail::conv2d_winograd(dx, dy, w, no_bias, detail::conv_backward_data_desc(d), true,
                                    across, threads, store);

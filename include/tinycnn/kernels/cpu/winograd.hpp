@@ -24,10 +24,16 @@ inline bool cpu_winograd_layer(const Conv2dDesc& d) {
 }
 
 // Where it beats the packed direct GEMM on this machine (docs/notes/cpu-kernels.md): enough
-// channels for the 36 products to be real GEMMs, and enough 4x4 blocks per image.
-inline bool cpu_winograd_pays(const Conv2dDesc& d) {
+// channels for the 36 products to be real GEMMs, and enough 4x4 blocks per image: 64 to repay
+// transforming the filter on every call, 16 where the transformed filter is kept between calls
+// (`kept`; ops::ConvFilterCache). The products' N is the blocks rounded up to the GEMM's 16-column
+// panels, so 16 blocks do a quarter of the direct form's multiply-adds and 4 blocks as many.
+// Measured in whole style iterations (2 threads; docs/performance.md, thirteenth session): 16
+// against 64 blocks with kept filters, VGG-19 +26 % at 64 px and +34-48 % at 128 px, NIN +7-13 %
+// at 256 px; 4 blocks no better than 16.
+inline bool cpu_winograd_pays(const Conv2dDesc& d, bool kept = false) {
   const std::int64_t tiles = ((d.p() + 3) / 4) * ((d.q() + 3) / 4);
-  return d.c >= 32 && d.k >= 32 && tiles >= 64;
+  return d.c >= 32 && d.k >= 32 && tiles >= (kept ? 16 : 64);
 }
 
 // L values of one transform element, one per 4x4 block (or filter), for the transforms of

@@ -1,6 +1,8 @@
-// CPU convolution (im2col + packed GEMM) on the VGG-19 and NIN layers at 64 and 224 px, batch 1:
-// forward, backward data, backward filter. Peer: benchmarks/torch_cpu_conv.py (PyTorch, same
-// threads). Run: OMP_NUM_THREADS=2 ./cpu_conv_bench
+// CPU convolution (im2col + packed GEMM, Winograd) on the VGG-19 and NIN layers at 64 and 224 px,
+// batch 1: forward, backward data, backward filter; and forward and backward data with the
+// transformed filter kept between calls (`_kept`: a FilterStore, as a frozen layer's
+// ops::ConvFilterCache holds it), which lets layers with fewer blocks take Winograd. Peer:
+// benchmarks/torch_cpu_conv.py (PyTorch, same threads). Run: OMP_NUM_THREADS=2 ./cpu_conv_bench
 #include <benchmark/benchmark.h>
 
 #include <tinycnn/kernels/cpu/conv.hpp>
@@ -39,10 +41,13 @@ std::vector<float> random_values(std::int64_t n, unsigned seed) {
   return v;
 }
 
-enum Pass { kForward = 0, kBackwardData = 1, kBackwardFilter = 2 };
+enum Pass { kForward = 0, kBackwardData = 1, kBackwardFilter = 2, kForwardKept = 3,
+            kBackwardDataKept = 4 };
 
 struct Buffers {
   std::vector<float> x, w, bias, dy, y, dx, dw;
+  std::vector<float> kept;  // the transformed filter of the _kept passes
+  cpu::FilterStore<float> store;
   explicit Buffers(const Conv2dDesc& d)
       : x(random_values(d.n * d.c * d.h * d.w, 1)), w(random_values(d.k * d.c * d.r * d.s, 2)),
         bias(random_values(d.k, 3)), dy(random_values(d.n * d.k * d.p() * d.q(), 4)), y(dy.size()),
@@ -97,9 +102,24 @@ bool sample_matches(const Conv2dDesc& d, const Buffers& b, Pass pass, std::strin
   return rel <= 1e-4;
 }
 
+// A kept pass with a store where the layer makes a transformed filter, without where it makes none.
+cpu::FilterStore<float>* kept_store(const Conv2dDesc& d, Buffers& b, Pass pass) {
+  if (pass != kForwardKept && pass != kBackwardDataKept) return nullptr;
+  if (b.kept.empty()) {
+    const std::int64_t size = pass == kForwardKept ? cpu::conv2d_forward_filter_size<float>(d)
+                                                   : cpu::conv2d_backward_data_filter_size<float>(d);
+    b.kept.resize(std::size_t(size));
+    b.store = {b.kept.data(), false};
+  }
+  return b.kept.empty() ? nullptr : &b.store;
+}
+
 void run_pass(const Conv2dDesc& d, Buffers& b, Pass pass) {
-  if (pass == kForward) cpu::conv2d_forward_im2col(b.y.data(), b.x.data(), b.w.data(), b.bias.data(), d);
-  if (pass == kBackwardData) cpu::conv2d_backward_data_im2col(b.dx.data(), b.dy.data(), b.w.data(), d);
+  cpu::FilterStore<float>* store = kept_store(d, b, pass);
+  if (pass == kForward || pass == kForwardKept)
+    cpu::conv2d_forward_im2col(b.y.data(), b.x.data(), b.w.data(), b.bias.data(), d, store);
+  if (pass == kBackwardData || pass == kBackwardDataKept)
+    cpu::conv2d_backward_data_im2col(b.dx.data(), b.dy.data(), b.w.data(), d, store);
   if (pass == kBackwardFilter) cpu::conv2d_backward_filter_im2col(b.dw.data(), b.dy.data(), b.x.data(), d);
 }
 
@@ -108,7 +128,8 @@ void BM_conv(benchmark::State& state, tinycnn::test::ConvCase layer, Pass pass) 
   Buffers b(d);
   run_pass(d, b, pass);
   std::string why;
-  if (!sample_matches(d, b, pass, why)) {
+  const Pass checked = pass == kForwardKept ? kForward : pass == kBackwardDataKept ? kBackwardData : pass;
+  if (!sample_matches(d, b, checked, why)) {
     state.SkipWithError(why.c_str());
     return;
   }
@@ -123,9 +144,10 @@ void BM_conv(benchmark::State& state, tinycnn::test::ConvCase layer, Pass pass) 
 }
 
 const int kRegistered = [] {
-  const char* names[] = {"forward", "backward_data", "backward_filter"};
+  const char* names[] = {"forward", "backward_data", "backward_filter", "forward_kept",
+                         "backward_data_kept"};
   for (const auto& layer : layers())
-    for (int pass = 0; pass < 3; ++pass) {
+    for (int pass = 0; pass < 5; ++pass) {
       std::string name = "conv/" + layer.name + "/" + names[pass];
       for (auto& ch : name)
         if (ch == ' ') ch = '_';

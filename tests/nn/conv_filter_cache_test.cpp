@@ -100,6 +100,23 @@ TEST_CASE("ops: a ConvFilterCache holds the transformed filter until the filter 
                           test::default_tolerance<float>());
     CHECK(small.transforms() == (winograd ? 2 : 0));
   }
+  // 5x5 (F(2x2, 5x5)) only where the transformed filter is kept: 8 x 8 is 16 2x2 blocks.
+  {
+    const Tensor<float> x5 = random_tensor({1, 48, 8, 8}, 9), dy5 = random_tensor({1, 40, 8, 8}, 10);
+    const Tensor<float> w5 = random_tensor({40, 48, 5, 5}, 11);
+    const auto o5 = ops::Conv2dOptions::square(1, 2);
+    ops::ConvFilterCache<float, cpu> five;
+    for (int i = 0; i < 2; ++i) {
+      TINYCNN_REQUIRE_CLOSE(ops::conv2d(x5, w5, o5, &five).to_vector(),
+                            ops::conv2d(x5, w5, o5).to_vector(), test::default_tolerance<float>());
+      TINYCNN_REQUIRE_CLOSE(ops::conv2d_backward_data(dy5, w5, x5.shape(), o5, &five).to_vector(),
+                            ops::conv2d_backward_data(dy5, w5, x5.shape(), o5).to_vector(),
+                            test::default_tolerance<float>());
+    }
+    CHECK(five.transforms() == (winograd ? 2 : 0));
+    CHECK(kernels::cpu::conv2d_forward_filter_size<float>(
+              ops::conv2d_desc("test", x5.shape(), w5.shape(), o5)) == (winograd ? 36 * 42 * 48 : 0));
+  }
   // A layer that does not run by Winograd keeps nothing.
   const Tensor<float> w1 = random_tensor({40, 48, 1, 1}, 6);
   ops::ConvFilterCache<float, cpu> pointwise;

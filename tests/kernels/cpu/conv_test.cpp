@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "support/compare.hpp"
@@ -192,11 +193,35 @@ TEMPLATE_TEST_CASE("cpu conv2d: panels packed straight from the image (stride 1,
   REQUIRE_FALSE(cpu::detail::conv_backward_data_as_forward(test::conv(1, 3, 9, 9, 4, 3, 3, 1, 1, 2, 2)));
 }
 
-TEMPLATE_TEST_CASE("cpu conv2d: Winograd F(4x4, 3x3), forward and backward data",
+namespace {
+
+// The convolution f (out = conv(in) + bias, bias may be null) by the Winograd functions called
+// directly: w is f's filter, or turned, the filter of the layer whose backward data f is.
+template <class T>
+void winograd_direct(T* out, const T* in, const T* w, const T* bias, const Conv2dDesc& f,
+                     bool turned, int threads, std::int64_t budget) {
+  std::vector<T> u = test::poisoned_vector<T>(cpu::detail::winograd_filter_size<T>(f.k, f.c));
+  const std::int64_t in_image = f.c * f.h * f.w, out_image = f.k * f.p() * f.q();
+  auto run = [&](auto r) {
+    constexpr int R = decltype(r)::value;
+    cpu::detail::winograd_filter_transform<R>(u.data(), w, f.k, f.c, turned, threads);
+    for (std::int64_t n = 0; n < f.n; ++n)
+      cpu::detail::winograd_image<R>(out + n * out_image, in + n * in_image, u.data(), bias, f.c,
+                                     f.k, f, threads, budget);
+  };
+  if (f.r == 5)
+    run(std::integral_constant<int, 5>{});
+  else
+    run(std::integral_constant<int, 3>{});
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("cpu conv2d: Winograd F(4x4, 3x3) and F(2x2, 5x5), forward and backward data",
                    "[cpu][kernels][conv][winograd]", float, double) {
   // The Winograd functions called directly (so for shapes the automatic choice would not give
-  // them): outputs that are not whole 4x4 blocks, padding 0, 1, 2 and per axis (backward data pads
-  // by 2 - pad), one-pixel outputs, batches, one and two threads, the tiles in one chunk (the
+  // them): outputs that are not whole blocks, padding 0 to R - 1 and per axis (backward data pads
+  // by R - 1 - pad), one-pixel outputs, batches, one and two threads, the tiles in one chunk (the
   // default budget) and in chunks of one GEMM panel (a 1-byte budget: 16 tiles in float, 8 in
   // double), the last one ragged.
   TINYCNN_SEED_INFO();
@@ -212,6 +237,14 @@ TEMPLATE_TEST_CASE("cpu conv2d: Winograd F(4x4, 3x3), forward and backward data"
       // row blocks (MC = 72), their rows padded to whole panels of 6: U[e] is 80 x 520 forward,
       // 520 x 80 turned.
       {"c520 k80 9x10 pad 1", test::conv(1, 520, 9, 10, 80, 3, 3, 1, 1)},
+      // 5x5 (F(2x2, 5x5)): NIN conv2's padding 2, padding 0 and 4 (its backward data pads 4 and
+      // 0), per axis, odd sizes (a last row and column of blocks half outside), one pixel, a batch.
+      {"5x5 c96 k40 15x15 pad 2", test::conv(1, 96, 15, 15, 40, 5, 5, 2, 2)},
+      {"5x5 c9 k14 batch 2 12x17 pad 0", test::conv(2, 9, 12, 17, 14, 5, 5)},
+      {"5x5 c20 k12 9x11 pad 4", test::conv(1, 20, 9, 11, 12, 5, 5, 4, 4)},
+      {"5x5 c6 k10 per-axis pad 1/3", test::conv(1, 6, 14, 19, 10, 5, 5, 1, 3)},
+      {"5x5 c7 k9 5x5 pad 0 (one pixel)", test::conv(1, 7, 5, 5, 9, 5, 5)},
+      {"5x5 c40 k48 38x36 pad 2", test::conv(1, 40, 38, 36, 48, 5, 5, 2, 2)},
   };
   std::uint64_t salt = 2000;
   for (const auto& c : cases)
@@ -221,17 +254,12 @@ TEMPLATE_TEST_CASE("cpu conv2d: Winograd F(4x4, 3x3), forward and backward data"
         INFO(c.name << " threads " << threads << " chunk budget " << budget);
         REQUIRE(cpu::detail::cpu_winograd_layer(d));
         ConvData<TestType> in(d, salt += 10);
-        const std::int64_t in_image = d.c * d.h * d.w, out_image = d.k * d.p() * d.q();
-        std::vector<TestType> u(std::size_t(std::max(cpu::detail::winograd_filter_size<TestType>(d.k, d.c),
-                                                         cpu::detail::winograd_filter_size<TestType>(d.c, d.k))));
         {
           INFO("forward with bias");
           auto got = test::poisoned_vector<TestType>(in.y_size), want = got;
           ref::conv2d_forward_reference(want.data(), in.x.data(), in.w.data(), in.bias.data(), d);
-          cpu::detail::winograd_filter_transform(u.data(), in.w.data(), d.k, d.c, false, threads);
-          for (std::int64_t n = 0; n < d.n; ++n)
-            cpu::detail::winograd_image(got.data() + n * out_image, in.x.data() + n * in_image,
-                                        u.data(), in.bias.data(), d.c, d.k, d, threads, budget);
+          winograd_direct(got.data(), in.x.data(), in.w.data(), in.bias.data(), d, false, threads,
+                          budget);
           TINYCNN_REQUIRE_CLOSE(got, want, tol);
         }
         {
@@ -240,11 +268,8 @@ TEMPLATE_TEST_CASE("cpu conv2d: Winograd F(4x4, 3x3), forward and backward data"
           REQUIRE(cpu::detail::cpu_winograd_layer(f));
           auto got = test::poisoned_vector<TestType>(in.x_size), want = got;
           ref::conv2d_backward_data_reference(want.data(), in.dy.data(), in.w.data(), d);
-          cpu::detail::winograd_filter_transform(u.data(), in.w.data(), d.c, d.k, true, threads);
           const TestType* no_bias = nullptr;
-          for (std::int64_t n = 0; n < d.n; ++n)
-            cpu::detail::winograd_image(got.data() + n * in_image, in.dy.data() + n * out_image,
-                                        u.data(), no_bias, d.k, d.c, f, threads, budget);
+          winograd_direct(got.data(), in.dy.data(), in.w.data(), no_bias, f, true, threads, budget);
           TINYCNN_REQUIRE_CLOSE(got, want, tol);
         }
       }

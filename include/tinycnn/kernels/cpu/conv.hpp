@@ -1,6 +1,6 @@
 // Fast CPU 2-D convolution (NCHW input x, KCRS filter w, NKPQ output y) on the packed GEMM.
-// 3x3 stride-1 layers with enough channels and pixels run by Winograd F(4x4, 3x3) (winograd.hpp),
-// forward and backward data. Otherwise forward packs the column matrix's panels straight from the
+// 3x3 and 5x5 stride-1 layers with enough channels and pixels run by Winograd F(4x4, 3x3) and
+// F(2x2, 5x5) (winograd.hpp), forward and backward data. Otherwise forward packs the column matrix's panels straight from the
 // image where they are whole output rows (implicit im2col: no column buffer), else builds im2col
 // tiles; backward data of such a stride-1 convolution is the forward convolution of dy with the
 // filter turned and transposed, otherwise W^T dy then col2im; backward filter dy col^T over im2col
@@ -329,21 +329,27 @@ inline bool use_cpu_winograd(const Conv2dDesc& f, bool kept = false) {
 // The forward convolution f (out = conv(in) + bias) by Winograd over f.n images; w is f's filter
 // (k x c x 3 x 3), or turned: the filter of the layer whose backward data f is (c x k x 3 x 3).
 // The transformed filter goes to per-thread scratch, or is kept in `store` when one is given (and
-// taken from it, untransformed again, when it is ready).
-template <class T>
-void conv2d_winograd(T* out, const T* in, const T* w, const T* bias, const Conv2dDesc& f,
-                     bool turned, bool across, int threads, FilterStore<T>* store) {
+// used as it is, not made again, when the store says it is ready).
+template <int R, class T>
+void conv2d_winograd_r(T* out, const T* in, const T* w, const T* bias, const Conv2dDesc& f,
+                       bool turned, bool across, int threads, FilterStore<T>* store) {
   const std::int64_t in_image = f.c * f.h * f.w, out_image = f.k * f.p() * f.q();
   T* u = store && store->data
              ? store->data
              : thread_scratch<T, 6>(std::size_t(winograd_filter_size<T>(f.k, f.c)));
   if (!(store && store->data && store->ready)) {
-    winograd_filter_transform(u, w, f.k, f.c, turned, threads);
+    winograd_filter_transform<R>(u, w, f.k, f.c, turned, threads);
     if (store && store->data) store->ready = true;
   }
   for_each_image(f.n, across, threads, [&](std::int64_t n, int t) {
-    winograd_image(out + n * out_image, in + n * in_image, u, bias, f.c, f.k, f, t);
+    winograd_image<R>(out + n * out_image, in + n * in_image, u, bias, f.c, f.k, f, t);
   });
+}
+template <class T>
+void conv2d_winograd(T* out, const T* in, const T* w, const T* bias, const Conv2dDesc& f,
+                     bool turned, bool across, int threads, FilterStore<T>* store) {
+  if (f.r == 5) return conv2d_winograd_r<5>(out, in, w, bias, f, turned, across, threads, store);
+  conv2d_winograd_r<3>(out, in, w, bias, f, turned, across, threads, store);
 }
 
 // The phase form (kernels/phases.hpp) on the CPU: wf (forward) or wb (backward data, Turned) from

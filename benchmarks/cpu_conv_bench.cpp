@@ -41,8 +41,13 @@ std::vector<float> random_values(std::int64_t n, unsigned seed) {
   return v;
 }
 
-enum Pass { kForward = 0, kBackwardData = 1, kBackwardFilter = 2, kForwardKept = 3,
-            kBackwardDataKept = 4 };
+enum Pass {
+  kForward = 0,
+  kBackwardData = 1,
+  kBackwardFilter = 2,
+  kForwardKept = 3,
+  kBackwardDataKept = 4
+};
 
 struct Buffers {
   std::vector<float> x, w, bias, dy, y, dx, dw;
@@ -106,8 +111,9 @@ bool sample_matches(const Conv2dDesc& d, const Buffers& b, Pass pass, std::strin
 cpu::FilterStore<float>* kept_store(const Conv2dDesc& d, Buffers& b, Pass pass) {
   if (pass != kForwardKept && pass != kBackwardDataKept) return nullptr;
   if (b.kept.empty()) {
-    const std::int64_t size = pass == kForwardKept ? cpu::conv2d_forward_filter_size<float>(d)
-                                                   : cpu::conv2d_backward_data_filter_size<float>(d);
+    const std::int64_t size = pass == kForwardKept
+                                  ? cpu::conv2d_forward_filter_size<float>(d)
+                                  : cpu::conv2d_backward_data_filter_size<float>(d);
     b.kept.resize(std::size_t(size));
     b.store = {b.kept.data(), false};
   }
@@ -128,7 +134,9 @@ void BM_conv(benchmark::State& state, tinycnn::test::ConvCase layer, Pass pass) 
   Buffers b(d);
   run_pass(d, b, pass);
   std::string why;
-  const Pass checked = pass == kForwardKept ? kForward : pass == kBackwardDataKept ? kBackwardData : pass;
+  const Pass checked = pass == kForwardKept        ? kForward
+                       : pass == kBackwardDataKept ? kBackwardData
+                                                   : pass;
   if (!sample_matches(d, b, checked, why)) {
     state.SkipWithError(why.c_str());
     return;

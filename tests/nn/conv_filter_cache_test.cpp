@@ -22,6 +22,18 @@ Tensor<float> random_tensor(const Shape& s, std::uint64_t salt) {
   return Tensor<float>(s, test::random_vector<float>(s.numel(), salt));
 }
 
+// Forward and backward data with the cache and without agree to rounding (for layers that take
+// Winograd only with one).
+void require_close_with_and_without(ops::ConvFilterCache<float, cpu>& cache, const Tensor<float>& x,
+                                    const Tensor<float>& w, const Tensor<float>& dy,
+                                    const ops::Conv2dOptions& o) {
+  const double tol = test::default_tolerance<float>();
+  TINYCNN_REQUIRE_CLOSE(ops::conv2d(x, w, o, &cache).to_vector(), ops::conv2d(x, w, o).to_vector(),
+                        tol);
+  TINYCNN_REQUIRE_CLOSE(ops::conv2d_backward_data(dy, w, x.shape(), o, &cache).to_vector(),
+                        ops::conv2d_backward_data(dy, w, x.shape(), o).to_vector(), tol);
+}
+
 }  // namespace
 
 TEST_CASE("Tensor: a new version on every access that can write, never shared", "[core][tensor]") {
@@ -88,34 +100,25 @@ TEST_CASE("ops: a ConvFilterCache holds the transformed filter until the filter 
   // 16 x 16 (16 blocks): Winograd only where the transformed filter is kept; the direct form
   // otherwise, so the two agree to rounding.
   {
-    const Tensor<float> xs = random_tensor({1, 48, 16, 16}, 7), dys = random_tensor({1, 40, 16, 16}, 8);
+    const Tensor<float> xs = random_tensor({1, 48, 16, 16}, 7),
+                        dys = random_tensor({1, 40, 16, 16}, 8);
     const auto d = ops::conv2d_desc("test", xs.shape(), w.shape(), o);
-    CHECK(kernels::cpu::conv2d_forward_filter_size<float>(d) ==
-          (winograd ? 36 * 42 * 48 : 0));
+    CHECK(kernels::cpu::conv2d_forward_filter_size<float>(d) == (winograd ? 36 * 42 * 48 : 0));
     ops::ConvFilterCache<float, cpu> small;
-    TINYCNN_REQUIRE_CLOSE(ops::conv2d(xs, w, o, &small).to_vector(), ops::conv2d(xs, w, o).to_vector(),
-                          test::default_tolerance<float>());
-    TINYCNN_REQUIRE_CLOSE(ops::conv2d_backward_data(dys, w, xs.shape(), o, &small).to_vector(),
-                          ops::conv2d_backward_data(dys, w, xs.shape(), o).to_vector(),
-                          test::default_tolerance<float>());
+    require_close_with_and_without(small, xs, w, dys, o);
     CHECK(small.transforms() == (winograd ? 2 : 0));
   }
   // 5x5 (F(2x2, 5x5)) only where the transformed filter is kept: 8 x 8 is 16 2x2 blocks.
   {
-    const Tensor<float> x5 = random_tensor({1, 48, 8, 8}, 9), dy5 = random_tensor({1, 40, 8, 8}, 10);
+    const Tensor<float> x5 = random_tensor({1, 48, 8, 8}, 9),
+                        dy5 = random_tensor({1, 40, 8, 8}, 10);
     const Tensor<float> w5 = random_tensor({40, 48, 5, 5}, 11);
     const auto o5 = ops::Conv2dOptions::square(1, 2);
     ops::ConvFilterCache<float, cpu> five;
-    for (int i = 0; i < 2; ++i) {
-      TINYCNN_REQUIRE_CLOSE(ops::conv2d(x5, w5, o5, &five).to_vector(),
-                            ops::conv2d(x5, w5, o5).to_vector(), test::default_tolerance<float>());
-      TINYCNN_REQUIRE_CLOSE(ops::conv2d_backward_data(dy5, w5, x5.shape(), o5, &five).to_vector(),
-                            ops::conv2d_backward_data(dy5, w5, x5.shape(), o5).to_vector(),
-                            test::default_tolerance<float>());
-    }
+    for (int i = 0; i < 2; ++i) require_close_with_and_without(five, x5, w5, dy5, o5);
     CHECK(five.transforms() == (winograd ? 2 : 0));
-    CHECK(kernels::cpu::conv2d_forward_filter_size<float>(
-              ops::conv2d_desc("test", x5.shape(), w5.shape(), o5)) == (winograd ? 36 * 42 * 48 : 0));
+    CHECK(kernels::cpu::conv2d_forward_filter_size<float>(ops::conv2d_desc(
+              "test", x5.shape(), w5.shape(), o5)) == (winograd ? 36 * 42 * 48 : 0));
   }
   // A layer that does not run by Winograd keeps nothing.
   const Tensor<float> w1 = random_tensor({40, 48, 1, 1}, 6);
@@ -125,14 +128,16 @@ TEST_CASE("ops: a ConvFilterCache holds the transformed filter until the filter 
   CHECK(pointwise.bytes() == 0);
 }
 
-TEST_CASE("nn: frozen convolutions keep their transformed filters, made again when the weights change",
-          "[nn]") {
+TEST_CASE(
+    "nn: frozen convolutions keep their transformed filters, made again when the weights change",
+    "[nn]") {
   nn::Sequential<float> net(5);
   net.add("conv1", nn::Conv2d(48, 40, 3, {.padding = 1})).add("relu1", nn::ReLU());
   net.add("conv2", nn::Conv2d(40, 32, 3, {.padding = 1}));
   net.eval();
   net.set_grad_enabled(true);
-  const Tensor<float> x = random_tensor({1, 48, 32, 32}, 11), dy = random_tensor({1, 32, 32, 32}, 12);
+  const Tensor<float> x = random_tensor({1, 48, 32, 32}, 11),
+                      dy = random_tensor({1, 32, 32, 32}, 12);
   auto run = [&] {
     std::pair<std::vector<float>, std::vector<float>> r;
     r.first = net.forward(x).to_vector();
@@ -140,8 +145,9 @@ TEST_CASE("nn: frozen convolutions keep their transformed filters, made again wh
     return r;
   };
   auto& conv1 = dynamic_cast<nn::detail::Conv2dModule<float, cpu>&>(net.module(0));
-  const bool winograd = kernels::cpu::conv2d_forward_filter_size<float>(ops::conv2d_desc(
-                            "test", x.shape(), {40, 48, 3, 3}, ops::Conv2dOptions::square(1, 1))) > 0;
+  const bool winograd =
+      kernels::cpu::conv2d_forward_filter_size<float>(ops::conv2d_desc(
+          "test", x.shape(), {40, 48, 3, 3}, ops::Conv2dOptions::square(1, 1))) > 0;
   const bool kept = winograd && ops::detail::filter_cache_enabled();
   const auto trained = run();  // not frozen: nothing kept
   CHECK(conv1.filters().transforms() == 0);

@@ -85,7 +85,8 @@ class Tensor {
   Tensor(const Tensor&) = delete;
   Tensor& operator=(const Tensor&) = delete;
   Tensor(Tensor&& o) noexcept
-      : data_(std::exchange(o.data_, nullptr)), shape_(std::exchange(o.shape_, Shape{0})),
+      : data_(std::exchange(o.data_, nullptr)),
+        shape_(std::exchange(o.shape_, Shape{0})),
         version_(std::exchange(o.version_, detail::next_tensor_version())) {}
   Tensor& operator=(Tensor&& o) noexcept {
     if (this != &o) {
@@ -219,7 +220,9 @@ class Tensor {
     }
     return off;
   }
-  void touch() noexcept { version_ = detail::next_tensor_version(); }
+  void touch() noexcept {
+    version_ = detail::next_tensor_version();
+  }
   void release() noexcept {
     if (data_) detail::Memory<D>::deallocate(data_, bytes());
     data_ = nullptr;

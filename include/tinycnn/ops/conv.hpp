@@ -183,8 +183,7 @@ Tensor<T, D> conv2d(const Tensor<T, D>& x, const Tensor<T, D>& w, const Tensor<T
 // applied where y is written (Winograd output transform, GEMM epilogue, split-K reduction), so y is
 // written once and not read again; the values are those of relu(conv2d(...)), bit for bit.
 template <class T, Device D>
-Tensor<T, D> conv2d_relu(const Tensor<T, D>& x, const Tensor<T, D>& w,
-                         const Conv2dOptions& o = {},
+Tensor<T, D> conv2d_relu(const Tensor<T, D>& x, const Tensor<T, D>& w, const Conv2dOptions& o = {},
                          std::type_identity_t<ConvFilterCache<T, D>>* cache = nullptr) {
   const auto d = conv2d_desc("conv2d_relu", x.shape(), w.shape(), o);
   return detail::conv2d_forward_impl(x, w, static_cast<const T*>(nullptr), d,
@@ -254,12 +253,11 @@ bool conv2d_backward_data_takes_relu_mask(const Shape& x_shape, const Shape& w_s
 // the output transform writes it); elsewhere dy is masked into a new tensor first and dx in place
 // after.
 template <class T, Device D>
-Tensor<T, D> conv2d_backward_data_relu(const Tensor<T, D>& dy,
-                                       std::type_identity_t<const Tensor<T, D>*> relu_after,
-                                       const Tensor<T, D>& w, const Shape& x_shape,
-                                       const Conv2dOptions& o,
-                                       std::type_identity_t<const Tensor<T, D>*> relu_before,
-                                       std::type_identity_t<ConvFilterCache<T, D>>* cache = nullptr) {
+Tensor<T, D> conv2d_backward_data_relu(
+    const Tensor<T, D>& dy, std::type_identity_t<const Tensor<T, D>*> relu_after,
+    const Tensor<T, D>& w, const Shape& x_shape, const Conv2dOptions& o,
+    std::type_identity_t<const Tensor<T, D>*> relu_before,
+    std::type_identity_t<ConvFilterCache<T, D>>* cache = nullptr) {
   const char* op = "conv2d_backward_data_relu";
   const auto d = conv2d_desc(op, x_shape, w.shape(), o);
   detail::check_shape(op, "output gradient dy", dy, conv2d_output_shape(d));

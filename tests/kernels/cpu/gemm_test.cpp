@@ -123,19 +123,23 @@ TEMPLATE_TEST_CASE("cpu gemm: the blocked path and the small path each match the
           // op(A) packed whole ahead of time (as Winograd's filters are) gives the blocks that
           // packing per block gives: the same C, bit for bit.
           INFO("blocked serial, A packed whole");
-          check_gemm<T>(d, alpha, beta, [&](T* c, const T* a, const T* b) {
-            std::vector<T> packed = test::poisoned_vector<T>(detail::packed_a_size<T>(d.m, d.k));
-            detail::pack_a_whole(packed.data(), a, d.lda, ta, d.m, d.k);
-            std::vector<T> per_block(c, c + d.m * d.ldc);
-            detail::gemm_blocked_serial(view(per_block.data(), a, b), alpha, beta);
-            const detail::MatrixPanels<T> panels{b, d.ldb, tb};
-            detail::gemm_blocked_serial(view(c, nullptr, b), alpha, beta, panels,
-                                        detail::PackedA<T>{packed.data(), d.m});
-            for (std::int64_t i = 0; i < d.m * d.ldc; ++i)
-              if (!(c[i] == per_block[i] || (std::isnan(c[i]) && std::isnan(per_block[i]))))
-                FAIL("C[" << i << "] = " << c[i] << " with A packed whole, " << per_block[i]
-                          << " packed per block");
-          }, salt += 3);
+          check_gemm<T>(
+              d, alpha, beta,
+              [&](T* c, const T* a, const T* b) {
+                std::vector<T> packed =
+                    test::poisoned_vector<T>(detail::packed_a_size<T>(d.m, d.k));
+                detail::pack_a_whole(packed.data(), a, d.lda, ta, d.m, d.k);
+                std::vector<T> per_block(c, c + d.m * d.ldc);
+                detail::gemm_blocked_serial(view(per_block.data(), a, b), alpha, beta);
+                const detail::MatrixPanels<T> panels{b, d.ldb, tb};
+                detail::gemm_blocked_serial(view(c, nullptr, b), alpha, beta, panels,
+                                            detail::PackedA<T>{packed.data(), d.m});
+                for (std::int64_t i = 0; i < d.m * d.ldc; ++i)
+                  if (!(c[i] == per_block[i] || (std::isnan(c[i]) && std::isnan(per_block[i]))))
+                    FAIL("C[" << i << "] = " << c[i] << " with A packed whole, " << per_block[i]
+                              << " packed per block");
+              },
+              salt += 3);
         }
         for (int threads : {2, 3}) {
           INFO("threads " << threads);

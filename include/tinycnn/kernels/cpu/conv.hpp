@@ -1,11 +1,11 @@
 // Fast CPU 2-D convolution (NCHW input x, KCRS filter w, NKPQ output y) on the packed GEMM.
 // 3x3 and 5x5 stride-1 layers with enough channels and pixels run by Winograd F(4x4, 3x3) and
-// F(2x2, 5x5) (winograd.hpp), forward and backward data. Otherwise forward packs the column matrix's panels straight from the
-// image where they are whole output rows (implicit im2col: no column buffer), else builds im2col
-// tiles; backward data of such a stride-1 convolution is the forward convolution of dy with the
-// filter turned and transposed, otherwise W^T dy then col2im; backward filter dy col^T over im2col
-// tiles. The forward of strided layers whose stride-1 form over stride phases runs by Winograd
-// (NIN conv1) takes that form (kernels/phases.hpp).
+// F(2x2, 5x5) (winograd.hpp), forward and backward data. Otherwise forward packs the column
+// matrix's panels straight from the image where they are whole output rows (implicit im2col: no
+// column buffer), else builds im2col tiles; backward data of such a stride-1 convolution is the
+// forward convolution of dy with the filter turned and transposed, otherwise W^T dy then col2im;
+// backward filter dy col^T over im2col tiles. The forward of strided layers whose stride-1 form
+// over stride phases runs by Winograd (NIN conv1) takes that form (kernels/phases.hpp).
 #pragma once
 
 #include <algorithm>
@@ -505,8 +505,8 @@ namespace detail {
 // filter).
 inline bool backward_data_by_winograd(const Conv2dDesc& d, bool kept = false) {
   phases::PhaseShape ps;
-  return !use_cpu_phases(d, true, ps) && !conv_is_pointwise(d) && conv_backward_data_as_forward(d) &&
-         use_cpu_winograd(conv_backward_data_desc(d), kept);
+  return !use_cpu_phases(d, true, ps) && !conv_is_pointwise(d) &&
+         conv_backward_data_as_forward(d) && use_cpu_winograd(conv_backward_data_desc(d), kept);
 }
 
 }  // namespace detail

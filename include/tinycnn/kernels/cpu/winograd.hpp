@@ -133,7 +133,8 @@ void winograd_filter_transform(T* u, const T* w, std::int64_t cout, std::int64_t
   const std::int64_t matrix = packed_a_size<T>(cout, cin);
   for (int e = 0; e < winograd::kElems; ++e)
     for (std::int64_t o = cout; o < packed_a_rows<T>(cout); ++o)
-      for (std::int64_t i = 0; i < cin; ++i) u[e * matrix + packed_a_index<T>(cout, cin, o, i)] = T(0);
+      for (std::int64_t i = 0; i < cin; ++i)
+        u[e * matrix + packed_a_index<T>(cout, cin, o, i)] = T(0);
 }
 
 // Bytes of V and M per chunk of tiles: half the last-level cache. With 4 MiB the GEMMs' N was so

@@ -1,7 +1,8 @@
 // CPU convolution (im2col + packed GEMM, Winograd) on the VGG-19 and NIN layers at 64 and 224 px,
 // batch 1: forward, backward data, backward filter; and forward and backward data with the
-// transformed filter kept between calls (`_kept`: a FilterStore, as a frozen layer's
-// ops::ConvFilterCache holds it), which lets layers with fewer blocks take Winograd. Peer:
+// prepared filter kept between calls (`_kept`: a FilterStore, as a frozen layer's
+// ops::ConvFilterCache holds it: transformed for Winograd, which then takes layers with fewer
+// blocks, or packed for the direct path's GEMM). Peer:
 // benchmarks/torch_cpu_conv.py (PyTorch, same threads). Run: OMP_NUM_THREADS=2 ./cpu_conv_bench
 #include <benchmark/benchmark.h>
 
@@ -107,13 +108,13 @@ bool sample_matches(const Conv2dDesc& d, const Buffers& b, Pass pass, std::strin
   return rel <= 1e-4;
 }
 
-// A kept pass with a store where the layer makes a transformed filter, without where it makes none.
+// A kept pass with a store where the layer keeps a prepared filter, without where it keeps none.
 cpu::FilterStore<float>* kept_store(const Conv2dDesc& d, Buffers& b, Pass pass) {
   if (pass != kForwardKept && pass != kBackwardDataKept) return nullptr;
   if (b.kept.empty()) {
     const std::int64_t size = pass == kForwardKept
-                                  ? cpu::conv2d_forward_filter_size<float>(d)
-                                  : cpu::conv2d_backward_data_filter_size<float>(d);
+                                  ? cpu::conv2d_forward_filter_plan<float>(d).size
+                                  : cpu::conv2d_backward_data_filter_plan<float>(d).size;
     b.kept.resize(std::size_t(size));
     b.store = {b.kept.data(), false};
   }

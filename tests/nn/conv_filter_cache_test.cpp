@@ -64,15 +64,18 @@ TEST_CASE("Tensor: a new version on every access that can write, never shared", 
   CHECK(a.clone().version() != a.version());
 }
 
-TEST_CASE("ops: a ConvFilterCache holds the transformed filter until the filter changes",
+TEST_CASE("ops: a ConvFilterCache holds the prepared filter until the filter changes",
           "[ops][conv]") {
   // 3x3, 48 -> 40 channels on 32 x 32 (64 4x4 blocks): forward and backward data run by Winograd
-  // (unless TINYCNN_CONV_WINOGRAD=0: then nothing is kept, and the results still agree).
+  // (unless TINYCNN_CONV_WINOGRAD=0: then the direct path's packed operands are kept, and the
+  // results still agree).
+  using kernels::cpu::KeptFilter;
   const auto o = ops::Conv2dOptions::square(1, 1);
   const Tensor<float> x = random_tensor({1, 48, 32, 32}, 1), dy = random_tensor({1, 40, 32, 32}, 2);
   Tensor<float> w = random_tensor({40, 48, 3, 3}, 3);
-  const bool winograd = kernels::cpu::conv2d_forward_filter_size<float>(
-                            ops::conv2d_desc("test", x.shape(), w.shape(), o)) > 0;
+  const bool winograd = kernels::cpu::conv2d_forward_filter_plan<float>(
+                            ops::conv2d_desc("test", x.shape(), w.shape(), o))
+                            .kind == KeptFilter::winograd;
   ops::ConvFilterCache<float, cpu> cache;
   auto check = [&](std::int64_t transforms) {
     const auto y = ops::conv2d(x, w, o).to_vector();
@@ -81,11 +84,12 @@ TEST_CASE("ops: a ConvFilterCache holds the transformed filter until the filter 
       REQUIRE(ops::conv2d(x, w, o, &cache).to_vector() == y);
       REQUIRE(ops::conv2d_backward_data(dy, w, x.shape(), o, &cache).to_vector() == dx);
     }
-    CHECK(cache.transforms() == (winograd ? transforms : 0));
+    CHECK(cache.transforms() == transforms);
   };
   check(2);  // forward and backward data, once each
-  // U is 40 x 48 forward (rows padded to 42, whole panels of 6), 48 x 40 turned.
-  CHECK(cache.bytes() == (winograd ? 36 * (42 * 48 + 48 * 40) * sizeof(float) : 0));
+  // U is 40 x 48 forward (rows padded to 42, whole panels of 6), 48 x 40 turned; packed for the
+  // direct path, W is 40 x 432 (rows padded to 42) and the turned filter 48 x 360.
+  CHECK(cache.bytes() == (winograd ? 36 * (42 * 48 + 48 * 40) : 42 * 432 + 48 * 360) * sizeof(float));
   w.data()[7] += 0.5f;  // written through data()
   check(4);
   ops::scale_(w, 0.75f);  // an in-place op
@@ -103,10 +107,11 @@ TEST_CASE("ops: a ConvFilterCache holds the transformed filter until the filter 
     const Tensor<float> xs = random_tensor({1, 48, 16, 16}, 7),
                         dys = random_tensor({1, 40, 16, 16}, 8);
     const auto d = ops::conv2d_desc("test", xs.shape(), w.shape(), o);
-    CHECK(kernels::cpu::conv2d_forward_filter_size<float>(d) == (winograd ? 36 * 42 * 48 : 0));
+    CHECK(kernels::cpu::conv2d_forward_filter_plan<float>(d).size ==
+          (winograd ? 36 * 42 * 48 : 42 * 432));
     ops::ConvFilterCache<float, cpu> small;
     require_close_with_and_without(small, xs, w, dys, o);
-    CHECK(small.transforms() == (winograd ? 2 : 0));
+    CHECK(small.transforms() == 2);
   }
   // 5x5 (F(2x2, 5x5)) only where the transformed filter is kept: 8 x 8 is 16 2x2 blocks.
   {
@@ -116,20 +121,38 @@ TEST_CASE("ops: a ConvFilterCache holds the transformed filter until the filter 
     const auto o5 = ops::Conv2dOptions::square(1, 2);
     ops::ConvFilterCache<float, cpu> five;
     for (int i = 0; i < 2; ++i) require_close_with_and_without(five, x5, w5, dy5, o5);
-    CHECK(five.transforms() == (winograd ? 2 : 0));
-    CHECK(kernels::cpu::conv2d_forward_filter_size<float>(ops::conv2d_desc(
-              "test", x5.shape(), w5.shape(), o5)) == (winograd ? 36 * 42 * 48 : 0));
+    CHECK(five.transforms() == 2);
+    CHECK(kernels::cpu::conv2d_forward_filter_plan<float>(ops::conv2d_desc(
+              "test", x5.shape(), w5.shape(), o5)).size == (winograd ? 36 * 42 * 48 : 42 * 1200));
   }
-  // A layer that does not run by Winograd keeps nothing.
-  const Tensor<float> w1 = random_tensor({40, 48, 1, 1}, 6);
-  ops::ConvFilterCache<float, cpu> pointwise;
-  REQUIRE(ops::conv2d(x, w1, {}, &pointwise).to_vector() == ops::conv2d(x, w1).to_vector());
-  CHECK(pointwise.transforms() == 0);
-  CHECK(pointwise.bytes() == 0);
+  // Layers on the direct path keep their GEMM operand packed, the same results bit for bit: 1x1
+  // (forward W, backward data W^T), 3x3 on 8 x 8 (4 blocks: W, and backward data W^T with col2im,
+  // 8 columns not being whole panels), a strided 3x3 (W^T), each on two threads and one.
+  struct Direct {
+    Shape x, w;
+    ops::Conv2dOptions o;
+  };
+  for (const Direct& c : {Direct{{1, 48, 20, 20}, {40, 48, 1, 1}, {}},
+                          Direct{{1, 48, 8, 8}, {40, 48, 3, 3}, ops::Conv2dOptions::square(1, 1)},
+                          Direct{{2, 20, 13, 11}, {30, 20, 3, 3}, ops::Conv2dOptions::square(2, 1)}}) {
+    INFO("input " << c.x << " filter " << c.w);
+    const Tensor<float> xd = random_tensor(c.x, 12), wd = random_tensor(c.w, 13);
+    const auto d = ops::conv2d_desc("test", c.x, c.w, c.o);
+    const Tensor<float> dyd = random_tensor(ops::conv2d_output_shape(d), 14);
+    CHECK(kernels::cpu::conv2d_forward_filter_plan<float>(d).kind == KeptFilter::packed);
+    CHECK(kernels::cpu::conv2d_backward_data_filter_plan<float>(d).kind == KeptFilter::packed);
+    ops::ConvFilterCache<float, cpu> direct;
+    for (int i = 0; i < 2; ++i) {
+      REQUIRE(ops::conv2d(xd, wd, c.o, &direct).to_vector() == ops::conv2d(xd, wd, c.o).to_vector());
+      REQUIRE(ops::conv2d_backward_data(dyd, wd, c.x, c.o, &direct).to_vector() ==
+              ops::conv2d_backward_data(dyd, wd, c.x, c.o).to_vector());
+    }
+    CHECK(direct.transforms() == 2);
+  }
 }
 
 TEST_CASE(
-    "nn: frozen convolutions keep their transformed filters, made again when the weights change",
+    "nn: frozen convolutions keep their prepared filters, made again when the weights change",
     "[nn]") {
   nn::Sequential<float> net(5);
   net.add("conv1", nn::Conv2d(48, 40, 3, {.padding = 1})).add("relu1", nn::ReLU());
@@ -145,10 +168,7 @@ TEST_CASE(
     return r;
   };
   auto& conv1 = dynamic_cast<nn::detail::Conv2dModule<float, cpu>&>(net.module(0));
-  const bool winograd =
-      kernels::cpu::conv2d_forward_filter_size<float>(ops::conv2d_desc(
-          "test", x.shape(), {40, 48, 3, 3}, ops::Conv2dOptions::square(1, 1))) > 0;
-  const bool kept = winograd && ops::detail::filter_cache_enabled();
+  const bool kept = ops::detail::filter_cache_enabled();
   const auto trained = run();  // not frozen: nothing kept
   CHECK(conv1.filters().transforms() == 0);
   net.freeze();

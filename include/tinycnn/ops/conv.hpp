@@ -75,12 +75,14 @@ inline kernels::Conv2dDesc conv2d_desc(const char* op, const Shape& x, const Sha
 
 inline Shape conv2d_output_shape(const kernels::Conv2dDesc& d) { return {d.n, d.k, d.p(), d.q()}; }
 
-// A convolution's transformed filters, kept between calls while the filter does not change. On
-// the CPU: the filters of layers that run by Winograd (forward, and backward data with the turned
-// filter; each 4x the filter's size), packed for the GEMM, made by a call's first use and made
-// again when the filter tensor's Tensor::version() differs from the one they were made from. A
-// frozen nn::Conv2d keeps one (style transfer: the filter transforms were 13 % of a CPU VGG-19
-// iteration at 256 px); TINYCNN_FILTER_CACHE=0 stops that. CUDA calls keep nothing in it (yet).
+// A convolution's prepared filters, kept between calls while the filter does not change. On the
+// CPU: for layers that run by Winograd the transformed filter (forward, and backward data with the
+// turned filter; each 4x the filter's size), for the others the GEMM's operand packed whole (W,
+// W^T or the turned filter; the filter's size), made by a call's first use and made again when the
+// filter tensor's Tensor::version() differs from the one they were made from. A frozen nn::Conv2d
+// keeps one (style transfer: the filter transforms were 13 % of a CPU VGG-19 iteration at 256 px,
+// packing the weights a quarter of a 4-block layer's time); TINYCNN_FILTER_CACHE=0 stops that.
+// CUDA calls keep nothing in it (yet).
 template <class T, Device D>
 class ConvFilterCache {
  public:
@@ -91,20 +93,23 @@ class ConvFilterCache {
   std::size_t bytes() const noexcept {
     return forward_.values.bytes() + backward_data_.values.bytes();
   }
-  // Filter transforms made into this cache so far (a measure for tests and benchmarks).
+  // Filters prepared into this cache so far (a measure for tests and benchmarks).
   std::int64_t transforms() const noexcept { return transforms_; }
 
-  // What one call stores: the kernel's FilterStore for `size` values (none when size is 0) made
+  // What one call stores: the kernel's FilterStore for `plan` (none when it keeps nothing) made
   // from w, and, after the call, the version the values were made from.
   struct Entry {
     Tensor<T, D> values;
+    kernels::cpu::KeptFilter kind = kernels::cpu::KeptFilter::none;
     std::uint64_t version = 0;  // Tensor versions start at 1
   };
   template <class Call>
-  void run(bool backward_data, const Tensor<T, D>& w, std::int64_t size, const Call& call) {
+  void run(bool backward_data, const Tensor<T, D>& w, kernels::cpu::FilterPlan plan,
+           const Call& call) {
     Entry& e = backward_data ? backward_data_ : forward_;
-    if (size == 0) return call(static_cast<kernels::cpu::FilterStore<T>*>(nullptr));
-    if (e.values.numel() != size) e = {Tensor<T, D>::uninitialized({size}), 0};
+    if (plan.size == 0) return call(static_cast<kernels::cpu::FilterStore<T>*>(nullptr));
+    if (e.values.numel() != plan.size || e.kind != plan.kind)
+      e = {Tensor<T, D>::uninitialized({plan.size}), plan.kind, 0};
     kernels::cpu::FilterStore<T> store{e.values.data(), e.version == w.version()};
     const bool made_before = store.ready;
     e.version = 0;  // until the call has made them
@@ -143,7 +148,7 @@ Tensor<T, D> conv2d_forward_impl(const Tensor<T, D>& x, const Tensor<T, D>& w, c
       kernels::cpu::conv2d_forward_im2col(y.data(), x.data(), w.data(), bias, d, store);
     };
     if (cache)
-      cache->run(false, w, kernels::cpu::conv2d_forward_filter_size<T>(d), run);
+      cache->run(false, w, kernels::cpu::conv2d_forward_filter_plan<T>(d), run);
     else
       run(nullptr);
     if (act == kernels::Activation::relu) kernels::cpu::relu_forward(y.data(), y.data(), y.numel());
@@ -216,7 +221,7 @@ Tensor<T, D> conv2d_backward_data(const Tensor<T, D>& dy, const Tensor<T, D>& w,
       kernels::cpu::conv2d_backward_data_im2col(dx.data(), dy.data(), w.data(), d, store);
     };
     if (cache)
-      cache->run(true, w, kernels::cpu::conv2d_backward_data_filter_size<T>(d), run);
+      cache->run(true, w, kernels::cpu::conv2d_backward_data_filter_plan<T>(d), run);
     else
       run(nullptr);
   } else {

@@ -129,15 +129,26 @@ TEMPLATE_TEST_CASE("cpu gemm: the blocked path and the small path each match the
                 std::vector<T> packed =
                     test::poisoned_vector<T>(detail::packed_a_size<T>(d.m, d.k));
                 detail::pack_a_whole(packed.data(), a, d.lda, ta, d.m, d.k);
-                std::vector<T> per_block(c, c + d.m * d.ldc);
+                const std::vector<T> c_in(c, c + d.m * d.ldc);
+                auto require_same = [&](const T* got, const std::vector<T>& want, const char* how) {
+                  for (std::size_t i = 0; i < want.size(); ++i)
+                    if (!(got[i] == want[i] || (std::isnan(got[i]) && std::isnan(want[i]))))
+                      FAIL("C[" << i << "] = " << got[i] << " " << how << ", " << want[i]
+                                << " packed per block");
+                };
+                // Threads splitting the rows take their share of the packed rows.
+                for (int threads : {2, 3}) {
+                  std::vector<T> per_block = c_in, whole = c_in;
+                  detail::gemm_one(view(per_block.data(), a, b), alpha, beta, threads);
+                  detail::gemm_one(view(whole.data(), a, b), alpha, beta, threads, packed.data());
+                  require_same(whole.data(), per_block, "on 2-3 threads with A packed whole");
+                }
+                std::vector<T> per_block = c_in;
                 detail::gemm_blocked_serial(view(per_block.data(), a, b), alpha, beta);
                 const detail::MatrixPanels<T> panels{b, d.ldb, tb};
                 detail::gemm_blocked_serial(view(c, nullptr, b), alpha, beta, panels,
                                             detail::PackedA<T>{packed.data(), d.m});
-                for (std::int64_t i = 0; i < d.m * d.ldc; ++i)
-                  if (!(c[i] == per_block[i] || (std::isnan(c[i]) && std::isnan(per_block[i]))))
-                    FAIL("C[" << i << "] = " << c[i] << " with A packed whole, " << per_block[i]
-                              << " packed per block");
+                require_same(c, per_block, "with A packed whole");
               },
               salt += 3);
         }

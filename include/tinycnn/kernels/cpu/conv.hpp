@@ -19,11 +19,11 @@
 
 namespace tinycnn::kernels::cpu {
 
-// Where a layer keeps its transformed filter between calls (ops::ConvFilterCache), for the
-// entry points below that take one: `data` holds conv2d_forward_filter_size (or
-// conv2d_backward_data_filter_size) values, `ready` says they already are this filter's
-// transform. A call that transforms the filter into `data` sets `ready`; with no store (or no
-// data) the transform goes to per-thread scratch and is made again on every call.
+// Where a layer keeps its prepared filter between calls (ops::ConvFilterCache), for the entry
+// points below that take one: `data` holds the values conv2d_forward_filter_plan (or
+// conv2d_backward_data_filter_plan) names, `ready` says they already are this filter's. A call
+// that prepares the filter into `data` sets `ready`; with no store the filter is prepared in
+// per-thread scratch (or packed per GEMM) on every call.
 template <class T>
 struct FilterStore {
   T* data = nullptr;
@@ -229,17 +229,18 @@ bool conv_packs_from_image(const Conv2dDesc& d) {
 
 // Forward of image n: y(n) (K, PQ) = W (K, CRS) x B (CRS, PQ) + bias, with B packed from x(n) or
 // built by im2col, `tile` columns at a time (the tile bounds the column buffer and keeps each
-// thread's packed panels in cache).
+// thread's packed panels in cache). packed_w: W packed whole for the GEMM (pack_a_whole), or null.
 template <class T>
 void conv2d_forward_image(T* y, const T* x, const T* w, const T* bias, const Conv2dDesc& d, int threads,
-                          std::int64_t tile) {
+                          std::int64_t tile, const T* packed_w = nullptr) {
   const std::int64_t PQ = d.p() * d.q(), CRS = d.c * d.r * d.s;
   if (bias) {
     for (std::int64_t k = 0; k < d.k; ++k) std::fill(y + k * PQ, y + (k + 1) * PQ, bias[k]);
   }
   const T beta = bias ? T(1) : T(0);
   if (conv_is_pointwise(d)) {
-    gemm_one(GemmView<T>{y, w, x, d.k, PQ, CRS, false, false, CRS, PQ, PQ}, T(1), beta, threads);
+    gemm_one(GemmView<T>{y, w, x, d.k, PQ, CRS, false, false, CRS, PQ, PQ}, T(1), beta, threads,
+             packed_w);
     return;
   }
   const bool implicit = conv_packs_from_image<T>(d);
@@ -248,11 +249,11 @@ void conv2d_forward_image(T* y, const T* x, const T* w, const T* bias, const Con
     const std::int64_t j1 = std::min(PQ, j0 + tile);
     if (implicit) {
       gemm_one_panels(GemmView<T>{y + j0, w, nullptr, d.k, j1 - j0, CRS, false, false, CRS, 0, PQ}, T(1),
-                      beta, threads, ImagePanels<T>{x, &d, j0});
+                      beta, threads, ImagePanels<T>{x, &d, j0}, packed_w);
     } else {
       im2col(col, x, d, j0, j1, threads);
       gemm_one(GemmView<T>{y + j0, w, col, d.k, j1 - j0, CRS, false, false, CRS, j1 - j0, PQ}, T(1), beta,
-               threads);
+               threads, packed_w);
     }
   }
 }
@@ -287,13 +288,14 @@ void flip_filter(T* wf, const T* w, const Conv2dDesc& d) {
 }
 
 // Backward data of image n at any stride: col (CRS, PQ) = W^T dy(n), then dx(n) = col2im(col),
-// `tile` columns at a time.
+// `tile` columns at a time. packed_wt: W^T packed whole for the GEMM (pack_a_whole), or null.
 template <class T>
 void conv2d_backward_data_image(T* dx, const T* dy, const T* w, const Conv2dDesc& d, int threads,
-                                std::int64_t tile) {
+                                std::int64_t tile, const T* packed_wt = nullptr) {
   const std::int64_t PQ = d.p() * d.q(), CRS = d.c * d.r * d.s;
   if (conv_is_pointwise(d)) {
-    gemm_one(GemmView<T>{dx, w, dy, CRS, PQ, d.k, true, false, CRS, PQ, PQ}, T(1), T(0), threads);
+    gemm_one(GemmView<T>{dx, w, dy, CRS, PQ, d.k, true, false, CRS, PQ, PQ}, T(1), T(0), threads,
+             packed_wt);
     return;
   }
   std::fill(dx, dx + d.c * d.h * d.w, T(0));
@@ -301,7 +303,7 @@ void conv2d_backward_data_image(T* dx, const T* dy, const T* w, const Conv2dDesc
   for (std::int64_t j0 = 0; j0 < PQ; j0 += tile) {
     const std::int64_t j1 = std::min(PQ, j0 + tile);
     gemm_one(GemmView<T>{col, w, dy + j0, CRS, j1 - j0, d.k, true, false, CRS, PQ, j1 - j0}, T(1), T(0),
-             threads);
+             threads, packed_wt);
     col2im_add(dx, col, d, j0, j1, threads);
   }
 }
@@ -511,37 +513,92 @@ inline bool backward_data_by_winograd(const Conv2dDesc& d, bool kept = false) {
 
 }  // namespace detail
 
-// Values of the transformed filter that conv2d_forward_im2col (conv2d_backward_data_im2col) for d
-// keeps in a FilterStore given to it: 0 where it makes none (no Winograd). With a store, layers
-// with fewer 4x4 blocks take Winograd than without (cpu_winograd_pays).
+// What conv2d_forward_im2col (conv2d_backward_data_im2col) for d keeps in a FilterStore given to
+// it: the filter transformed for Winograd, or the direct path's GEMM operand packed whole (W,
+// W^T, or the turned filter of backward data as a forward convolution: pack_a_whole), or nothing
+// (the phase form); `size` values. With a store, layers with fewer blocks take Winograd than
+// without (cpu_winograd_pays), and the direct path packs its operand once instead of once per
+// call, thread and column tile.
+enum class KeptFilter { none, winograd, packed };
+struct FilterPlan {
+  KeptFilter kind = KeptFilter::none;
+  std::int64_t size = 0;
+};
+
+namespace detail {
+
+// Backward data that is the forward convolution of dy with the turned filter on the direct path.
+// It pays where that forward packs from dy (measured: with im2col tiles instead, VGG-19's 28 x 28
+// and 14 x 14 layers ran 1.3-1.5x slower than W^T dy + col2im) and where C, its GEMM's M, fills
+// the 6-row microkernel (VGG conv1_1's C = 3 ran about 5x slower that way).
 template <class T>
-std::int64_t conv2d_forward_filter_size(const Conv2dDesc& d) {
-  return detail::use_cpu_winograd(d, true) ? detail::winograd_filter_size<T>(d.k, d.c) : 0;
+bool backward_data_turned(const Conv2dDesc& d) {
+  return !conv_is_pointwise(d) && conv_backward_data_as_forward(d) && d.c >= 16 &&
+         conv_packs_from_image<T>(conv_backward_data_desc(d));
+}
+
+template <class T>
+FilterPlan forward_filter_plan(const Conv2dDesc& d, bool kept) {
+  phases::PhaseShape ps;
+  if (use_cpu_winograd(d, kept)) return {KeptFilter::winograd, winograd_filter_size<T>(d.k, d.c)};
+  if (use_cpu_phases(d, false, ps)) return {};
+  return {KeptFilter::packed, packed_a_size<T>(d.k, d.c * d.r * d.s)};
 }
 template <class T>
-std::int64_t conv2d_backward_data_filter_size(const Conv2dDesc& d) {
-  return detail::backward_data_by_winograd(d, true) ? detail::winograd_filter_size<T>(d.c, d.k) : 0;
+FilterPlan backward_data_filter_plan(const Conv2dDesc& d, bool kept) {
+  phases::PhaseShape ps;
+  if (backward_data_by_winograd(d, kept))
+    return {KeptFilter::winograd, winograd_filter_size<T>(d.c, d.k)};
+  if (use_cpu_phases(d, true, ps)) return {};
+  if (backward_data_turned<T>(d)) return {KeptFilter::packed, packed_a_size<T>(d.c, d.k * d.r * d.s)};
+  return {KeptFilter::packed, packed_a_size<T>(d.c * d.r * d.s, d.k)};
+}
+
+// The packed operand from `store` (packed by pack(data) first unless it is ready), or null
+// without a store.
+template <class T, class Pack>
+const T* kept_operand(FilterStore<T>* store, const Pack& pack) {
+  if (!store || !store->data) return nullptr;
+  if (!store->ready) pack(store->data), store->ready = true;
+  return store->data;
+}
+
+}  // namespace detail
+
+template <class T>
+FilterPlan conv2d_forward_filter_plan(const Conv2dDesc& d) {
+  return detail::forward_filter_plan<T>(d, true);
+}
+template <class T>
+FilterPlan conv2d_backward_data_filter_plan(const Conv2dDesc& d) {
+  return detail::backward_data_filter_plan<T>(d, true);
 }
 
 // y(n,k,p,q) = bias(k) + sum_{c,r,s} x(n, c, p*sh - ph + r*dh, q*sw - pw + s*dw) w(k,c,r,s);
-// bias may be null. `store`: where the transformed filter is kept between calls (FilterStore).
+// bias may be null. `store`: where the filter is kept between calls (FilterStore,
+// conv2d_forward_filter_plan).
 template <class T>
 void conv2d_forward_im2col(T* y, const T* x, const T* w, const T* bias, const Conv2dDesc& d,
                            FilterStore<T>* store) {
   const std::int64_t in_image = d.c * d.h * d.w, out_image = d.k * d.p() * d.q();
   const int threads = detail::available_threads();
   const bool across = detail::conv_threads_across_images(d, threads);
-  if (detail::use_cpu_winograd(d, store != nullptr))
+  const FilterPlan plan = detail::forward_filter_plan<T>(d, store != nullptr);
+  if (plan.kind == KeptFilter::winograd)
     return detail::conv2d_winograd(y, x, w, bias, d, false, across, threads, store);
   phases::PhaseShape ps;
   if (detail::use_cpu_phases(d, false, ps)) return detail::run_forward_phases(y, x, w, bias, d, ps);
+  const std::int64_t CRS = d.c * d.r * d.s;
+  const T* packed = detail::kept_operand(
+      store, [&](T* dst) { detail::pack_a_whole(dst, w, CRS, false, d.k, CRS); });
   const std::int64_t tile = detail::conv_column_tile(d);
   detail::for_each_image(d.n, across, threads, [&](std::int64_t n, int t) {
-    detail::conv2d_forward_image(y + n * out_image, x + n * in_image, w, bias, d, t, tile);
+    detail::conv2d_forward_image(y + n * out_image, x + n * in_image, w, bias, d, t, tile, packed);
   });
 }
 
-// dx = the gradient of the forward with respect to x, given dy. `store` as for the forward.
+// dx = the gradient of the forward with respect to x, given dy. `store` as for the forward
+// (conv2d_backward_data_filter_plan).
 template <class T>
 void conv2d_backward_data_im2col(T* dx, const T* dy, const T* w, const Conv2dDesc& d,
                                  FilterStore<T>* store = nullptr) {
@@ -556,24 +613,26 @@ void conv2d_backward_data_im2col(T* dx, const T* dy, const T* w, const Conv2dDes
   phases::PhaseShape ps;
   if (detail::use_cpu_phases(d, true, ps))
     return detail::run_backward_data_phases(dx, dy, w, d, ps);
-  // The turned filter pays off where its forward packs from dy (measured: with im2col tiles instead,
-  // VGG-19's 28 x 28 and 14 x 14 layers ran 1.3-1.5x slower than W^T dy + col2im) and where C,
-  // its GEMM's M, fills the 6-row microkernel (VGG conv1_1's C = 3 ran about 5x slower that way).
-  if (!detail::conv_is_pointwise(d) && detail::conv_backward_data_as_forward(d) && d.c >= 16 &&
-      detail::conv_packs_from_image<T>(detail::conv_backward_data_desc(d))) {
+  const std::int64_t CRS = d.c * d.r * d.s, KRS = d.k * d.r * d.s;
+  if (detail::backward_data_turned<T>(d)) {
     const Conv2dDesc f = detail::conv_backward_data_desc(d);
     const std::int64_t ftile = detail::conv_column_tile(f);
-    T* wf = detail::thread_scratch<T, 3>(std::size_t(d.k * d.c * d.r * d.s));
+    T* wf = detail::thread_scratch<T, 3>(std::size_t(d.k * CRS));
     detail::flip_filter(wf, w, d);
+    const T* packed = detail::kept_operand(
+        store, [&](T* dst) { detail::pack_a_whole(dst, static_cast<const T*>(wf), KRS, false, d.c, KRS); });
     const T* no_bias = nullptr;
     detail::for_each_image(d.n, across, threads, [&](std::int64_t n, int t) {
-      detail::conv2d_forward_image(dx + n * in_image, dy + n * out_image, wf, no_bias, f, t, ftile);
+      detail::conv2d_forward_image(dx + n * in_image, dy + n * out_image, static_cast<const T*>(wf),
+                                   no_bias, f, t, ftile, packed);
     });
     return;
   }
+  const T* packed = detail::kept_operand(
+      store, [&](T* dst) { detail::pack_a_whole(dst, w, CRS, true, CRS, d.k); });
   const std::int64_t tile = detail::conv_column_tile(d);
   detail::for_each_image(d.n, across, threads, [&](std::int64_t n, int t) {
-    detail::conv2d_backward_data_image(dx + n * in_image, dy + n * out_image, w, d, t, tile);
+    detail::conv2d_backward_data_image(dx + n * in_image, dy + n * out_image, w, d, t, tile, packed);
   });
 }
 

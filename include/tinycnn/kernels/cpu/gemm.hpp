@@ -302,17 +302,19 @@ void pack_a_whole(T* dst, const T* a, std::int64_t lda, bool trans, std::int64_t
 
 template <class T>
 struct PackedA {
-  const T* packed;  // from pack_a_whole (or written in its layout)
-  std::int64_t m;   // op(A)'s rows
+  const T* packed;       // from pack_a_whole (or written in its layout)
+  std::int64_t m;        // op(A)'s rows
+  std::int64_t row0 = 0;  // the first row of the sub-problem (a multiple of MR)
 
   const T* block(T*, std::int64_t i0, std::int64_t l0, std::int64_t, std::int64_t kc) const {
-    return packed + packed_a_rows<T>(m) * l0 + i0 * kc;
+    return packed + packed_a_rows<T>(m) * l0 + (row0 + i0) * kc;
   }
 };
 
 // One thread's blocked GEMM over its sub-problem: the five loops around the microkernel. op(B)
 // comes from `panels` (v.b and v.ldb are not read), op(A) from `a_blocks` (v.a and v.lda are not
-// read); i0 in a_blocks.block is a row of the sub-problem, so a PackedA serves whole problems.
+// read); i0 in a_blocks.block is a row of the sub-problem (a PackedA's row0 says where that
+// starts).
 template <class T, class Panels, class ABlocks>
 void gemm_blocked_serial(const GemmView<T>& v, T alpha, T beta, const Panels& panels,
                          const ABlocks& a_blocks) {
@@ -419,17 +421,30 @@ inline void split_range(std::int64_t total, std::int64_t unit, int parts, int pa
   hi = std::min(total, tiles * (part + 1) / parts * unit);
 }
 
+// One thread's share, rows [m0, m1) and columns [n0, n1), with op(A) packed per block from v.a
+// or, given `packed_a` (op(A) packed whole, pack_a_whole), read from it.
+template <class T, class Panels>
+void gemm_share(const GemmView<T>& v, T alpha, T beta, const Panels& panels, const T* packed_a,
+                std::int64_t m0, std::int64_t m1, std::int64_t n0, std::int64_t n1) {
+  const GemmView<T> s = sub_view(v, m0, m1, n0, n1);
+  if (packed_a)
+    gemm_blocked_serial(s, alpha, beta, panels.from(n0), PackedA<T>{packed_a, v.m, m0});
+  else
+    gemm_blocked_serial(s, alpha, beta, panels.from(n0));
+}
+
 // One GEMM (no batch) with op(B) from `panels`, threads over a 2-D grid of C blocks, each thread a
 // full serial blocked GEMM on its block with its own packing buffers: no barriers, no shared
-// packed panels.
+// packed panels. `packed_a`: op(A) packed whole ahead of time (a frozen layer's filter), or null.
 template <class T, class Panels>
-void gemm_one_panels(const GemmView<T>& v, T alpha, T beta, int threads, const Panels& panels) {
+void gemm_one_panels(const GemmView<T>& v, T alpha, T beta, int threads, const Panels& panels,
+                     const T* packed_a = nullptr) {
   if (v.m <= 0 || v.n <= 0) return;
   if (v.k <= 0) return scale_c(v, beta);
   // About 2^20 multiply-adds per thread before another thread pays for its start-up.
   const double work = double(v.m) * double(v.n) * double(v.k);
   threads = int(std::max<double>(1.0, std::min<double>(threads, work / double(1 << 20))));
-  if (threads <= 1) return gemm_blocked_serial(v, alpha, beta, panels);
+  if (threads <= 1) return gemm_share(v, alpha, beta, panels, packed_a, 0, v.m, 0, v.n);
 #ifdef _OPENMP
   using B = GemmBlocking<T>;
 #pragma omp parallel num_threads(threads)
@@ -440,20 +455,20 @@ void gemm_one_panels(const GemmView<T>& v, T alpha, T beta, int threads, const P
     std::int64_t m0, m1, n0, n1;
     split_range(v.m, B::kMR, tm, id / tn, m0, m1);
     split_range(v.n, B::kNR, tn, id % tn, n0, n1);
-    if (m1 > m0 && n1 > n0)
-      gemm_blocked_serial(sub_view(v, m0, m1, n0, n1), alpha, beta, panels.from(n0));
+    if (m1 > m0 && n1 > n0) gemm_share(v, alpha, beta, panels, packed_a, m0, m1, n0, n1);
   }
 #else
-  gemm_blocked_serial(v, alpha, beta, panels);
+  gemm_share(v, alpha, beta, panels, packed_a, 0, v.m, 0, v.n);
 #endif
 }
 
-// One GEMM of stored matrices; problems of at most 4096 multiply-adds run as direct loops.
+// One GEMM of stored matrices; problems of at most 4096 multiply-adds run as direct loops (from
+// v.a, which must be given even with `packed_a`).
 template <class T>
-void gemm_one(const GemmView<T>& v, T alpha, T beta, int threads) {
+void gemm_one(const GemmView<T>& v, T alpha, T beta, int threads, const T* packed_a = nullptr) {
   if (v.m > 0 && v.n > 0 && v.k > 0 && double(v.m) * double(v.n) * double(v.k) <= 4096.0)
     return gemm_small(v, alpha, beta);
-  gemm_one_panels(v, alpha, beta, threads, MatrixPanels<T>{v.b, v.ldb, v.trans_b});
+  gemm_one_panels(v, alpha, beta, threads, MatrixPanels<T>{v.b, v.ldb, v.trans_b}, packed_a);
 }
 
 }  // namespace detail

@@ -89,7 +89,8 @@ TEST_CASE("ops: a ConvFilterCache holds the prepared filter until the filter cha
   check(2);  // forward and backward data, once each
   // U is 40 x 48 forward (rows padded to 42, whole panels of 6), 48 x 40 turned; packed for the
   // direct path, W is 40 x 432 (rows padded to 42) and the turned filter 48 x 360.
-  CHECK(cache.bytes() == (winograd ? 36 * (42 * 48 + 48 * 40) : 42 * 432 + 48 * 360) * sizeof(float));
+  CHECK(cache.bytes() ==
+        (winograd ? 36 * (42 * 48 + 48 * 40) : 42 * 432 + 48 * 360) * sizeof(float));
   w.data()[7] += 0.5f;  // written through data()
   check(4);
   ops::scale_(w, 0.75f);  // an in-place op
@@ -122,8 +123,9 @@ TEST_CASE("ops: a ConvFilterCache holds the prepared filter until the filter cha
     ops::ConvFilterCache<float, cpu> five;
     for (int i = 0; i < 2; ++i) require_close_with_and_without(five, x5, w5, dy5, o5);
     CHECK(five.transforms() == 2);
-    CHECK(kernels::cpu::conv2d_forward_filter_plan<float>(ops::conv2d_desc(
-              "test", x5.shape(), w5.shape(), o5)).size == (winograd ? 36 * 42 * 48 : 42 * 1200));
+    CHECK(kernels::cpu::conv2d_forward_filter_plan<float>(
+              ops::conv2d_desc("test", x5.shape(), w5.shape(), o5))
+              .size == (winograd ? 36 * 42 * 48 : 42 * 1200));
   }
   // Layers on the direct path keep their GEMM operand packed, the same results bit for bit: 1x1
   // (forward W, backward data W^T), 3x3 on 8 x 8 (4 blocks: W, and backward data W^T with col2im,
@@ -132,9 +134,10 @@ TEST_CASE("ops: a ConvFilterCache holds the prepared filter until the filter cha
     Shape x, w;
     ops::Conv2dOptions o;
   };
-  for (const Direct& c : {Direct{{1, 48, 20, 20}, {40, 48, 1, 1}, {}},
-                          Direct{{1, 48, 8, 8}, {40, 48, 3, 3}, ops::Conv2dOptions::square(1, 1)},
-                          Direct{{2, 20, 13, 11}, {30, 20, 3, 3}, ops::Conv2dOptions::square(2, 1)}}) {
+  for (const Direct& c :
+       {Direct{{1, 48, 20, 20}, {40, 48, 1, 1}, {}},
+        Direct{{1, 48, 8, 8}, {40, 48, 3, 3}, ops::Conv2dOptions::square(1, 1)},
+        Direct{{2, 20, 13, 11}, {30, 20, 3, 3}, ops::Conv2dOptions::square(2, 1)}}) {
     INFO("input " << c.x << " filter " << c.w);
     const Tensor<float> xd = random_tensor(c.x, 12), wd = random_tensor(c.w, 13);
     const auto d = ops::conv2d_desc("test", c.x, c.w, c.o);
@@ -143,7 +146,8 @@ TEST_CASE("ops: a ConvFilterCache holds the prepared filter until the filter cha
     CHECK(kernels::cpu::conv2d_backward_data_filter_plan<float>(d).kind == KeptFilter::packed);
     ops::ConvFilterCache<float, cpu> direct;
     for (int i = 0; i < 2; ++i) {
-      REQUIRE(ops::conv2d(xd, wd, c.o, &direct).to_vector() == ops::conv2d(xd, wd, c.o).to_vector());
+      REQUIRE(ops::conv2d(xd, wd, c.o, &direct).to_vector() ==
+              ops::conv2d(xd, wd, c.o).to_vector());
       REQUIRE(ops::conv2d_backward_data(dyd, wd, c.x, c.o, &direct).to_vector() ==
               ops::conv2d_backward_data(dyd, wd, c.x, c.o).to_vector());
     }
@@ -151,9 +155,8 @@ TEST_CASE("ops: a ConvFilterCache holds the prepared filter until the filter cha
   }
 }
 
-TEST_CASE(
-    "nn: frozen convolutions keep their prepared filters, made again when the weights change",
-    "[nn]") {
+TEST_CASE("nn: frozen convolutions keep their prepared filters, made again when the weights change",
+          "[nn]") {
   nn::Sequential<float> net(5);
   net.add("conv1", nn::Conv2d(48, 40, 3, {.padding = 1})).add("relu1", nn::ReLU());
   net.add("conv2", nn::Conv2d(40, 32, 3, {.padding = 1}));

@@ -168,7 +168,7 @@ class Conv2dModule final : public Module<T, D> {
     return spec_.options.bias ? ops::conv2d(x, weight_.value, bias_.value, opts_, cache)
                               : ops::conv2d(x, weight_.value, opts_, cache);
   }
-  // A frozen layer keeps its transformed filters between calls (ops::ConvFilterCache: made again
+  // A frozen layer keeps its prepared filters between calls (ops::ConvFilterCache: made again
   // whenever the weights' version changes); unfreezing drops them.
   void freeze(bool frozen) override {
     Module<T, D>::freeze(frozen);

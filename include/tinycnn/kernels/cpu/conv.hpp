@@ -231,8 +231,8 @@ bool conv_packs_from_image(const Conv2dDesc& d) {
 // built by im2col, `tile` columns at a time (the tile bounds the column buffer and keeps each
 // thread's packed panels in cache). packed_w: W packed whole for the GEMM (pack_a_whole), or null.
 template <class T>
-void conv2d_forward_image(T* y, const T* x, const T* w, const T* bias, const Conv2dDesc& d, int threads,
-                          std::int64_t tile, const T* packed_w = nullptr) {
+void conv2d_forward_image(T* y, const T* x, const T* w, const T* bias, const Conv2dDesc& d,
+                          int threads, std::int64_t tile, const T* packed_w = nullptr) {
   const std::int64_t PQ = d.p() * d.q(), CRS = d.c * d.r * d.s;
   if (bias) {
     for (std::int64_t k = 0; k < d.k; ++k) std::fill(y + k * PQ, y + (k + 1) * PQ, bias[k]);
@@ -248,12 +248,12 @@ void conv2d_forward_image(T* y, const T* x, const T* w, const T* bias, const Con
   for (std::int64_t j0 = 0; j0 < PQ; j0 += tile) {
     const std::int64_t j1 = std::min(PQ, j0 + tile);
     if (implicit) {
-      gemm_one_panels(GemmView<T>{y + j0, w, nullptr, d.k, j1 - j0, CRS, false, false, CRS, 0, PQ}, T(1),
-                      beta, threads, ImagePanels<T>{x, &d, j0}, packed_w);
+      gemm_one_panels(GemmView<T>{y + j0, w, nullptr, d.k, j1 - j0, CRS, false, false, CRS, 0, PQ},
+                      T(1), beta, threads, ImagePanels<T>{x, &d, j0}, packed_w);
     } else {
       im2col(col, x, d, j0, j1, threads);
-      gemm_one(GemmView<T>{y + j0, w, col, d.k, j1 - j0, CRS, false, false, CRS, j1 - j0, PQ}, T(1), beta,
-               threads, packed_w);
+      gemm_one(GemmView<T>{y + j0, w, col, d.k, j1 - j0, CRS, false, false, CRS, j1 - j0, PQ}, T(1),
+               beta, threads, packed_w);
     }
   }
 }
@@ -302,8 +302,8 @@ void conv2d_backward_data_image(T* dx, const T* dy, const T* w, const Conv2dDesc
   T* col = thread_scratch<T, 2>(std::size_t(CRS * tile));
   for (std::int64_t j0 = 0; j0 < PQ; j0 += tile) {
     const std::int64_t j1 = std::min(PQ, j0 + tile);
-    gemm_one(GemmView<T>{col, w, dy + j0, CRS, j1 - j0, d.k, true, false, CRS, PQ, j1 - j0}, T(1), T(0),
-             threads, packed_wt);
+    gemm_one(GemmView<T>{col, w, dy + j0, CRS, j1 - j0, d.k, true, false, CRS, PQ, j1 - j0}, T(1),
+             T(0), threads, packed_wt);
     col2im_add(dx, col, d, j0, j1, threads);
   }
 }
@@ -550,7 +550,8 @@ FilterPlan backward_data_filter_plan(const Conv2dDesc& d, bool kept) {
   if (backward_data_by_winograd(d, kept))
     return {KeptFilter::winograd, winograd_filter_size<T>(d.c, d.k)};
   if (use_cpu_phases(d, true, ps)) return {};
-  if (backward_data_turned<T>(d)) return {KeptFilter::packed, packed_a_size<T>(d.c, d.k * d.r * d.s)};
+  if (backward_data_turned<T>(d))
+    return {KeptFilter::packed, packed_a_size<T>(d.c, d.k * d.r * d.s)};
   return {KeptFilter::packed, packed_a_size<T>(d.c * d.r * d.s, d.k)};
 }
 
@@ -619,8 +620,9 @@ void conv2d_backward_data_im2col(T* dx, const T* dy, const T* w, const Conv2dDes
     const std::int64_t ftile = detail::conv_column_tile(f);
     T* wf = detail::thread_scratch<T, 3>(std::size_t(d.k * CRS));
     detail::flip_filter(wf, w, d);
-    const T* packed = detail::kept_operand(
-        store, [&](T* dst) { detail::pack_a_whole(dst, static_cast<const T*>(wf), KRS, false, d.c, KRS); });
+    const T* packed = detail::kept_operand(store, [&](T* dst) {
+      detail::pack_a_whole(dst, static_cast<const T*>(wf), KRS, false, d.c, KRS);
+    });
     const T* no_bias = nullptr;
     detail::for_each_image(d.n, across, threads, [&](std::int64_t n, int t) {
       detail::conv2d_forward_image(dx + n * in_image, dy + n * out_image, static_cast<const T*>(wf),
@@ -632,7 +634,8 @@ void conv2d_backward_data_im2col(T* dx, const T* dy, const T* w, const Conv2dDes
       store, [&](T* dst) { detail::pack_a_whole(dst, w, CRS, true, CRS, d.k); });
   const std::int64_t tile = detail::conv_column_tile(d);
   detail::for_each_image(d.n, across, threads, [&](std::int64_t n, int t) {
-    detail::conv2d_backward_data_image(dx + n * in_image, dy + n * out_image, w, d, t, tile, packed);
+    detail::conv2d_backward_data_image(dx + n * in_image, dy + n * out_image, w, d, t, tile,
+                                       packed);
   });
 }
 

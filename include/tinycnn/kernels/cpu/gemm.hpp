@@ -302,8 +302,8 @@ void pack_a_whole(T* dst, const T* a, std::int64_t lda, bool trans, std::int64_t
 
 template <class T>
 struct PackedA {
-  const T* packed;       // from pack_a_whole (or written in its layout)
-  std::int64_t m;        // op(A)'s rows
+  const T* packed;        // from pack_a_whole (or written in its layout)
+  std::int64_t m;         // op(A)'s rows
   std::int64_t row0 = 0;  // the first row of the sub-problem (a multiple of MR)
 
   const T* block(T*, std::int64_t i0, std::int64_t l0, std::int64_t, std::int64_t kc) const {

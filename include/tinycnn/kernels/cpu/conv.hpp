@@ -330,18 +330,27 @@ inline bool use_cpu_winograd(const Conv2dDesc& f, bool kept = false) {
 
 // The forward convolution f (out = conv(in) + bias) by Winograd over f.n images; w is f's filter
 // (k x c x 3 x 3), or turned: the filter of the layer whose backward data f is (c x k x 3 x 3).
+// The prepared filter from `store` (made by make(data) first unless it is ready), or null without
+// a store.
+template <class T, class Make>
+const T* kept_operand(FilterStore<T>* store, const Make& make) {
+  if (!store || !store->data) return nullptr;
+  if (!store->ready) make(store->data), store->ready = true;
+  return store->data;
+}
+
 // The transformed filter goes to per-thread scratch, or is kept in `store` when one is given (and
 // used as it is, not made again, when the store says it is ready).
 template <int R, class T>
 void conv2d_winograd_r(T* out, const T* in, const T* w, const T* bias, const Conv2dDesc& f,
                        bool turned, bool across, int threads, FilterStore<T>* store) {
   const std::int64_t in_image = f.c * f.h * f.w, out_image = f.k * f.p() * f.q();
-  T* u = store && store->data
-             ? store->data
-             : thread_scratch<T, 6>(std::size_t(winograd_filter_size<T>(f.k, f.c)));
-  if (!(store && store->data && store->ready)) {
-    winograd_filter_transform<R>(u, w, f.k, f.c, turned, threads);
-    if (store && store->data) store->ready = true;
+  auto make = [&](T* u) { winograd_filter_transform<R>(u, w, f.k, f.c, turned, threads); };
+  const T* u = kept_operand(store, make);
+  if (!u) {
+    T* scratch = thread_scratch<T, 6>(std::size_t(winograd_filter_size<T>(f.k, f.c)));
+    make(scratch);
+    u = scratch;
   }
   for_each_image(f.n, across, threads, [&](std::int64_t n, int t) {
     winograd_image<R>(out + n * out_image, in + n * in_image, u, bias, f.c, f.k, f, t);
@@ -555,15 +564,6 @@ FilterPlan backward_data_filter_plan(const Conv2dDesc& d, bool kept) {
   return {KeptFilter::packed, packed_a_size<T>(d.c * d.r * d.s, d.k)};
 }
 
-// The packed operand from `store` (packed by pack(data) first unless it is ready), or null
-// without a store.
-template <class T, class Pack>
-const T* kept_operand(FilterStore<T>* store, const Pack& pack) {
-  if (!store || !store->data) return nullptr;
-  if (!store->ready) pack(store->data), store->ready = true;
-  return store->data;
-}
-
 }  // namespace detail
 
 template <class T>
@@ -606,7 +606,7 @@ void conv2d_backward_data_im2col(T* dx, const T* dy, const T* w, const Conv2dDes
   const std::int64_t in_image = d.c * d.h * d.w, out_image = d.k * d.p() * d.q();
   const int threads = detail::available_threads();
   const bool across = detail::conv_threads_across_images(d, threads);
-  if (detail::backward_data_by_winograd(d, store != nullptr)) {
+  if (detail::backward_data_filter_plan<T>(d, store != nullptr).kind == KeptFilter::winograd) {
     const T* no_bias = nullptr;
     return detail::conv2d_winograd(dx, dy, w, no_bias, detail::conv_backward_data_desc(d), true,
                                    across, threads, store);
@@ -620,13 +620,12 @@ void conv2d_backward_data_im2col(T* dx, const T* dy, const T* w, const Conv2dDes
     const std::int64_t ftile = detail::conv_column_tile(f);
     T* wf = detail::thread_scratch<T, 3>(std::size_t(d.k * CRS));
     detail::flip_filter(wf, w, d);
-    const T* packed = detail::kept_operand(store, [&](T* dst) {
-      detail::pack_a_whole(dst, static_cast<const T*>(wf), KRS, false, d.c, KRS);
-    });
+    const T* packed = detail::kept_operand(
+        store, [&](T* dst) { detail::pack_a_whole<T>(dst, wf, KRS, false, d.c, KRS); });
     const T* no_bias = nullptr;
     detail::for_each_image(d.n, across, threads, [&](std::int64_t n, int t) {
-      detail::conv2d_forward_image(dx + n * in_image, dy + n * out_image, static_cast<const T*>(wf),
-                                   no_bias, f, t, ftile, packed);
+      detail::conv2d_forward_image<T>(dx + n * in_image, dy + n * out_image, wf, no_bias, f, t,
+                                      ftile, packed);
     });
     return;
   }

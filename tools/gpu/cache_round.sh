@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# GPU round for the Winograd filters kept between calls on CUDA (ops::ConvFilterCache<float,
+# cuda>, fourteenth session) and the comparison with PyTorch at every size, over binaries packed
+# into .gpu/ (tinycnn_cuda_tests, cuda_style_bench; cuda_style_bench_before: the build before the
+# kept filters, when packed). Output under $OUT.
+#   step peers: the whole [cuda] suite; PyTorch's style iteration in its TF32 default at 64-4096 px
+#               and in fp32 (TF32 off) at 64-2048 px (PEER_SIZES_TF32 / PEER_SIZES_FP32 change
+#               them)
+#   step cache: the whole [cuda] suite; the new cases under compute-sanitizer memcheck; ours in
+#               TF32 and fp32, plain and through a CUDA graph, with the filters kept and with
+#               TINYCNN_FILTER_CACHE=0, interleaved per model, 64-1024 px (CACHE_SIZES)
+#   step big:   ours TF32 and fp32, plain and graph, at 2048, 4096 and 7680x4320 (BIG_SIZES)
+# Usage on the device machine: [MODELS="nin vgg16 vgg19"] bash tools/gpu/cache_round.sh STEP
+set -u
+step=${1:-cache}
+if [ -f .gpucarry/gpu.tar.xz ] && [ ! -d .gpu ]; then tar xJf .gpucarry/gpu.tar.xz; fi
+. tools/gpu/round_env.sh
+models=${MODELS:-nin vgg16 vgg19}
+if [ "$step" = peers ]; then
+  bash tools/gpu/round.sh tests
+  grep -E "^(All tests passed|test cases)" "$out/cuda_tests.log" | tail -2
+  torch_style on "${PEER_SIZES_TF32:-64,128,256,512,1024,2048,4096}" torch_tf32 260
+  NVIDIA_TF32_OVERRIDE=0 torch_style off "${PEER_SIZES_FP32:-64,128,256,512,1024,2048}" torch_fp32 200
+fi
+if [ "$step" = cache ]; then
+  suite_memcheck memcheck_cache.log "*ConvFilterCache*,*strided layer over phases keeps*,*records with the kept filters*"
+  for model in $models; do
+    for mode in "TINYCNN_CUDA_TF32=1" "TINYCNN_CUDA_TF32=0"; do
+      for cache in 1 0; do
+        style_call style_cache.log "$model" "${CACHE_SIZES:-64,128,256,512,1024}" "$mode" \
+          TINYCNN_FILTER_CACHE=$cache --graph=both
+      done
+    done
+  done
+fi
+if [ "$step" = big ]; then
+  for model in $models; do
+    for mode in "TINYCNN_CUDA_TF32=1" "TINYCNN_CUDA_TF32=0"; do
+      style_call style_big.log "$model" "${BIG_SIZES:-2048,4096,7680x4320}" "$mode" --graph=both
+    done
+  done
+fi
+rm -f "$out/env.txt"

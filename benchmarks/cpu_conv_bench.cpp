@@ -23,6 +23,7 @@
 namespace {
 
 using tinycnn::kernels::Conv2dDesc;
+using tinycnn::kernels::FilterStore;
 namespace cpu = tinycnn::kernels::cpu;
 
 std::vector<tinycnn::test::ConvCase> layers() {
@@ -53,7 +54,7 @@ enum Pass {
 struct Buffers {
   std::vector<float> x, w, bias, dy, y, dx, dw;
   std::vector<float> kept;  // the transformed filter of the _kept passes
-  cpu::FilterStore<float> store;
+  FilterStore<float> store;
   explicit Buffers(const Conv2dDesc& d)
       : x(random_values(d.n * d.c * d.h * d.w, 1)), w(random_values(d.k * d.c * d.r * d.s, 2)),
         bias(random_values(d.k, 3)), dy(random_values(d.n * d.k * d.p() * d.q(), 4)), y(dy.size()),
@@ -109,7 +110,7 @@ bool sample_matches(const Conv2dDesc& d, const Buffers& b, Pass pass, std::strin
 }
 
 // A kept pass with a store where the layer keeps a prepared filter, without where it keeps none.
-cpu::FilterStore<float>* kept_store(const Conv2dDesc& d, Buffers& b, Pass pass) {
+FilterStore<float>* kept_store(const Conv2dDesc& d, Buffers& b, Pass pass) {
   if (pass != kForwardKept && pass != kBackwardDataKept) return nullptr;
   if (b.kept.empty()) {
     const std::int64_t size = pass == kForwardKept
@@ -122,7 +123,7 @@ cpu::FilterStore<float>* kept_store(const Conv2dDesc& d, Buffers& b, Pass pass) 
 }
 
 void run_pass(const Conv2dDesc& d, Buffers& b, Pass pass) {
-  cpu::FilterStore<float>* store = kept_store(d, b, pass);
+  FilterStore<float>* store = kept_store(d, b, pass);
   if (pass == kForward || pass == kForwardKept)
     cpu::conv2d_forward_im2col(b.y.data(), b.x.data(), b.w.data(), b.bias.data(), d, store);
   if (pass == kBackwardData || pass == kBackwardDataKept)

@@ -69,7 +69,7 @@ TEST_CASE("ops: a ConvFilterCache holds the prepared filter until the filter cha
   // 3x3, 48 -> 40 channels on 32 x 32 (64 4x4 blocks): forward and backward data run by Winograd
   // (unless TINYCNN_CONV_WINOGRAD=0: then the direct path's packed operands are kept, and the
   // results still agree).
-  using kernels::cpu::KeptFilter;
+  using kernels::KeptFilter;
   const auto o = ops::Conv2dOptions::square(1, 1);
   const Tensor<float> x = random_tensor({1, 48, 32, 32}, 1), dy = random_tensor({1, 40, 32, 32}, 2);
   Tensor<float> w = random_tensor({40, 48, 3, 3}, 3);

@@ -54,6 +54,29 @@ struct Conv2dDesc {
   double flops() const { return 2.0 * double(n) * k * p() * q() * c * r * s; }
 };
 
+// Where a layer keeps its prepared filter between calls (ops::ConvFilterCache), for the
+// convolution entry points that take one (CPU: kernels::cpu::conv2d_forward_im2col and
+// conv2d_backward_data_im2col; CUDA: conv2d_forward_implicit_gemm and
+// conv2d_backward_data_implicit_gemm): `data` holds the values the device's filter plan names
+// (conv2d_forward_filter_plan, conv2d_backward_data_filter_plan), `ready` says they already are
+// this filter's. A call that prepares the filter into `data` sets `ready`; with no store the
+// filter is prepared on every call (CPU: in per-thread scratch or packed per GEMM; CUDA: in the
+// workspace).
+template <class T>
+struct FilterStore {
+  T* data = nullptr;
+  bool ready = false;
+};
+
+// What a filter plan keeps: nothing, the Winograd transform of the filter (CUDA: winograd_tf32
+// when rounded to TF32 for TF32 products, so that a switch of the TF32 setting makes it again),
+// or the CPU direct path's GEMM operand packed whole; `size` values of the convolution's type.
+enum class KeptFilter { none, winograd, winograd_tf32, packed };
+struct FilterPlan {
+  KeptFilter kind = KeptFilter::none;
+  std::int64_t size = 0;
+};
+
 // What a convolution applies to its output in the same pass: nothing, or a ReLU (max(v, 0), NaN
 // to 0), the same values as the ReLU run afterwards.
 enum class Activation { none, relu };

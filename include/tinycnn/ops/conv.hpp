@@ -12,6 +12,9 @@
 #include "tinycnn/kernels/tf32.hpp"
 #include "tinycnn/ops/dispatch.hpp"
 #include "tinycnn/ops/elementwise.hpp"
+#if TINYCNN_HAS_CUDA
+#include "tinycnn/core/cuda_runtime.hpp"
+#endif
 #if TINYCNN_HAS_CUDA_KERNELS
 #include "tinycnn/kernels/cuda/conv.cuh"
 #endif
@@ -82,7 +85,9 @@ inline Shape conv2d_output_shape(const kernels::Conv2dDesc& d) { return {d.n, d.
 // filter tensor's Tensor::version() differs from the one they were made from. A frozen nn::Conv2d
 // keeps one (style transfer: the filter transforms were 13 % of a CPU VGG-19 iteration at 256 px,
 // packing the weights a quarter of a 4-block layer's time); TINYCNN_FILTER_CACHE=0 stops that.
-// CUDA calls keep nothing in it (yet).
+// On CUDA: the Winograd transform of the filter (that of a strided layer's stride-1 form over
+// phases too; kept apart for TF32 and fp32 products), made where the call runs on the stream.
+// Filters made while a CUDA graph records are not kept: the graph makes them on each launch.
 template <class T, Device D>
 class ConvFilterCache {
  public:
@@ -100,25 +105,37 @@ class ConvFilterCache {
   // from w, and, after the call, the version the values were made from.
   struct Entry {
     Tensor<T, D> values;
-    kernels::cpu::KeptFilter kind = kernels::cpu::KeptFilter::none;
+    kernels::KeptFilter kind = kernels::KeptFilter::none;
     std::uint64_t version = 0;  // Tensor versions start at 1
   };
   template <class Call>
-  void run(bool backward_data, const Tensor<T, D>& w, kernels::cpu::FilterPlan plan,
-           const Call& call) {
+  void run(bool backward_data, const Tensor<T, D>& w, kernels::FilterPlan plan, const Call& call) {
     Entry& e = backward_data ? backward_data_ : forward_;
-    if (plan.size == 0) return call(static_cast<kernels::cpu::FilterStore<T>*>(nullptr));
-    if (e.values.numel() != plan.size || e.kind != plan.kind)
-      e = {Tensor<T, D>::uninitialized({plan.size}), plan.kind, 0};
-    kernels::cpu::FilterStore<T> store{e.values.data(), e.version == w.version()};
+    if (plan.size == 0) return call(static_cast<kernels::FilterStore<T>*>(nullptr));
+    if (e.values.numel() != plan.size || e.kind != plan.kind) {
+      // Another kind of the same size reuses the memory (a CUDA graph may hold its address).
+      if (e.values.numel() != plan.size) e.values = Tensor<T, D>::uninitialized({plan.size});
+      e.kind = plan.kind;
+      e.version = 0;
+    }
+    kernels::FilterStore<T> store{e.values.data(), e.version == w.version()};
     const bool made_before = store.ready;
     e.version = 0;  // until the call has made them
     call(&store);
-    if (store.ready) e.version = w.version();
-    if (store.ready && !made_before) ++transforms_;
+    if (!store.ready || (!made_before && recording())) return;
+    e.version = w.version();
+    if (!made_before) ++transforms_;
   }
 
  private:
+  // Whether this thread is recording a CUDA graph (CudaGraph::capture), whose launches run later.
+  static bool recording() {
+#if TINYCNN_HAS_CUDA
+    if constexpr (!detail::kIsCpu<D>) return tinycnn::detail::capture_ledger != nullptr;
+#endif
+    return false;
+  }
+
   Entry forward_, backward_data_;
   std::int64_t transforms_ = 0;
 };
@@ -144,7 +161,7 @@ Tensor<T, D> conv2d_forward_impl(const Tensor<T, D>& x, const Tensor<T, D>& w, c
   auto y = Tensor<T, D>::uninitialized(conv2d_output_shape(d));
   if (y.empty()) return y;
   if constexpr (kIsCpu<D>) {
-    auto run = [&](kernels::cpu::FilterStore<T>* store) {
+    auto run = [&](kernels::FilterStore<T>* store) {
       kernels::cpu::conv2d_forward_im2col(y.data(), x.data(), w.data(), bias, d, store);
     };
     if (cache)
@@ -157,8 +174,14 @@ Tensor<T, D> conv2d_forward_impl(const Tensor<T, D>& x, const Tensor<T, D>& w, c
 #if TINYCNN_HAS_CUDA_KERNELS
     const std::size_t ws_bytes = kernels::cuda::conv2d_forward_workspace_bytes(d);
     auto ws = Tensor<unsigned char, D>::uninitialized({std::int64_t(ws_bytes)});
-    TINYCNN_CUDA_LAUNCH(kernels::cuda::conv2d_forward_implicit_gemm, y.data(), x.data(), w.data(),
-                        bias, d, static_cast<void*>(ws.data()), ws_bytes, act);
+    auto run = [&](kernels::FilterStore<T>* store) {
+      TINYCNN_CUDA_LAUNCH(kernels::cuda::conv2d_forward_implicit_gemm, y.data(), x.data(), w.data(),
+                          bias, d, static_cast<void*>(ws.data()), ws_bytes, act, store);
+    };
+    if (cache)
+      cache->run(false, w, kernels::cuda::conv2d_forward_filter_plan(d), run);
+    else
+      run(nullptr);
 #endif
   }
   return y;
@@ -217,7 +240,7 @@ Tensor<T, D> conv2d_backward_data(const Tensor<T, D>& dy, const Tensor<T, D>& w,
     return dx;
   }
   if constexpr (detail::kIsCpu<D>) {
-    auto run = [&](kernels::cpu::FilterStore<T>* store) {
+    auto run = [&](kernels::FilterStore<T>* store) {
       kernels::cpu::conv2d_backward_data_im2col(dx.data(), dy.data(), w.data(), d, store);
     };
     if (cache)
@@ -229,8 +252,15 @@ Tensor<T, D> conv2d_backward_data(const Tensor<T, D>& dy, const Tensor<T, D>& w,
 #if TINYCNN_HAS_CUDA_KERNELS
     const std::size_t ws_bytes = kernels::cuda::conv2d_backward_data_workspace_bytes(d);
     auto ws = Tensor<unsigned char, D>::uninitialized({std::int64_t(ws_bytes)});
-    TINYCNN_CUDA_LAUNCH(kernels::cuda::conv2d_backward_data_implicit_gemm, dx.data(), dy.data(),
-                        w.data(), d, static_cast<void*>(ws.data()), ws_bytes);
+    auto run = [&](kernels::FilterStore<T>* store) {
+      TINYCNN_CUDA_LAUNCH(kernels::cuda::conv2d_backward_data_implicit_gemm, dx.data(), dy.data(),
+                          w.data(), d, static_cast<void*>(ws.data()), ws_bytes, nullptr, nullptr,
+                          store);
+    };
+    if (cache)
+      cache->run(true, w, kernels::cuda::conv2d_backward_data_filter_plan(d), run);
+    else
+      run(nullptr);
 #endif
   }
   return dx;
@@ -278,10 +308,16 @@ Tensor<T, D> conv2d_backward_data_relu(
       if (dx.empty()) return dx;
       const std::size_t ws_bytes = kernels::cuda::conv2d_backward_data_workspace_bytes(d);
       auto ws = Tensor<unsigned char, D>::uninitialized({std::int64_t(ws_bytes)});
-      TINYCNN_CUDA_LAUNCH(kernels::cuda::conv2d_backward_data_implicit_gemm, dx.data(), dy.data(),
-                          w.data(), d, static_cast<void*>(ws.data()), ws_bytes,
-                          relu_after ? relu_after->data() : nullptr,
-                          relu_before ? relu_before->data() : nullptr);
+      auto run = [&](kernels::FilterStore<T>* store) {
+        TINYCNN_CUDA_LAUNCH(kernels::cuda::conv2d_backward_data_implicit_gemm, dx.data(), dy.data(),
+                            w.data(), d, static_cast<void*>(ws.data()), ws_bytes,
+                            relu_after ? relu_after->data() : nullptr,
+                            relu_before ? relu_before->data() : nullptr, store);
+      };
+      if (cache)
+        cache->run(true, w, kernels::cuda::conv2d_backward_data_filter_plan(d), run);
+      else
+        run(nullptr);
       return dx;
     }
   }

@@ -58,9 +58,9 @@ struct StyleOptions {
   // step() and evaluate(image, &grad), one launch instead of one per kernel and allocation (the
   // host's share of an iteration, most of it at small sizes). The first evaluation of an image runs
   // as usual, the second records. A new recording is made when the image tensor, the content or
-  // style targets or the network's parameter tensors change; after other changes to the network
-  // (ReLU folding or fusion settings, layers) call StyleTransfer::forget_graph(). Same values as
-  // without it, bit for bit. Ignored on the CPU.
+  // style targets or the network's parameter tensors change or are written (Tensor::version());
+  // after other changes to the network (ReLU folding or fusion settings, layers) call
+  // StyleTransfer::forget_graph(). Same values as without it, bit for bit. Ignored on the CPU.
   bool cuda_graph = false;
 };
 
@@ -354,8 +354,10 @@ class StyleTransfer {
 
 #if TINYCNN_HAS_CUDA
   // A recorded evaluation (StyleOptions::cuda_graph) and what it was recorded for: the image
-  // tensor, the targets' version, the network's parameter tensors. Its losses land in `values`,
-  // the gradient in `grad`; both live outside the graph, at addresses it writes on every launch.
+  // tensor, the targets' version, the network's parameter tensors and their versions (a frozen
+  // layer's graph reads its kept Winograd filter, made before the recording). Its losses land in
+  // `values`, the gradient in `grad`; both live outside the graph, at addresses it writes on every
+  // launch.
   struct Recording {
     CudaGraph graph;
     std::vector<std::uintptr_t> key, warmed, failed;  // recorded / evaluated once / not recordable
@@ -369,8 +371,12 @@ class StyleTransfer {
     std::vector<std::uintptr_t> key{reinterpret_cast<std::uintptr_t>(image.data()),
                                     std::uintptr_t(targets_version_)};
     for (const auto d : image.shape().dims()) key.push_back(std::uintptr_t(d));
-    for (auto& [name, p] : net_.parameters())
-      key.push_back(reinterpret_cast<std::uintptr_t>(p->value.data()));
+    // Read through const: a mutable access would give the parameters new versions.
+    for (const auto& [name, p] : net_.parameters()) {
+      const Tensor<T, D>& value = p->value;
+      key.push_back(reinterpret_cast<std::uintptr_t>(value.data()));
+      key.push_back(std::uintptr_t(value.version()));
+    }
     return key;
   }
 #endif

@@ -19,17 +19,6 @@
 
 namespace tinycnn::kernels::cpu {
 
-// Where a layer keeps its prepared filter between calls (ops::ConvFilterCache), for the entry
-// points below that take one: `data` holds the values conv2d_forward_filter_plan (or
-// conv2d_backward_data_filter_plan) names, `ready` says they already are this filter's. A call
-// that prepares the filter into `data` sets `ready`; with no store the filter is prepared in
-// per-thread scratch (or packed per GEMM) on every call.
-template <class T>
-struct FilterStore {
-  T* data = nullptr;
-  bool ready = false;
-};
-
 namespace detail {
 
 // A 1x1 filter at stride 1 without padding reads x(n) as it stands: x(n) is already the (C, HW)
@@ -522,18 +511,6 @@ inline bool backward_data_by_winograd(const Conv2dDesc& d, bool kept = false) {
 
 }  // namespace detail
 
-// What conv2d_forward_im2col (conv2d_backward_data_im2col) for d keeps in a FilterStore given to
-// it: the filter transformed for Winograd, or the direct path's GEMM operand packed whole (W,
-// W^T, or the turned filter of backward data as a forward convolution: pack_a_whole), or nothing
-// (the phase form); `size` values. With a store, layers with fewer blocks take Winograd than
-// without (cpu_winograd_pays), and the direct path packs its operand once instead of once per
-// call, thread and column tile.
-enum class KeptFilter { none, winograd, packed };
-struct FilterPlan {
-  KeptFilter kind = KeptFilter::none;
-  std::int64_t size = 0;
-};
-
 namespace detail {
 
 // Backward data that is the forward convolution of dy with the turned filter on the direct path.
@@ -566,6 +543,12 @@ FilterPlan backward_data_filter_plan(const Conv2dDesc& d, bool kept) {
 
 }  // namespace detail
 
+// What conv2d_forward_im2col (conv2d_backward_data_im2col) for d keeps in a FilterStore given to
+// it: the filter transformed for Winograd, or the direct path's GEMM operand packed whole (W,
+// W^T, or the turned filter of backward data as a forward convolution: pack_a_whole), or nothing
+// (the phase form); `size` values. With a store, layers with fewer blocks take Winograd than
+// without (cpu_winograd_pays), and the direct path packs its operand once instead of once per
+// call, thread and column tile.
 template <class T>
 FilterPlan conv2d_forward_filter_plan(const Conv2dDesc& d) {
   return detail::forward_filter_plan<T>(d, true);

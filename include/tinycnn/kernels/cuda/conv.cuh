@@ -1032,7 +1032,8 @@ inline std::size_t conv2d_forward_workspace_bytes(const Conv2dDesc& d);
 inline cudaError_t conv2d_forward_implicit_gemm(float* y, const float* x, const float* w,
                                                 const float* bias, const Conv2dDesc& d,
                                                 void* workspace, std::size_t workspace_bytes,
-                                                Activation act, cudaStream_t stream);
+                                                Activation act, FilterStore<float>* store,
+                                                cudaStream_t stream);
 
 namespace detail {
 
@@ -1067,31 +1068,39 @@ inline bool use_phases(const Conv2dDesc& d, bool backward, PhasePlan& plan) {
   return winograd_forward_shape(plan.shape.inner, s) && use_winograd(s) && s.tiles >= 1024;
 }
 
+// store (may be null): the stride-1 layer's kept filter (conv2d_forward_filter_plan of
+// s.inner); when it is ready the phase filter is not made either.
 inline cudaError_t run_forward_phases(float* y, const float* x, const float* w, const float* bias,
                                       const Conv2dDesc& d, const PhasePlan& plan, void* workspace,
-                                      Activation act, cudaStream_t stream) {
+                                      Activation act, FilterStore<float>* store,
+                                      cudaStream_t stream) {
   const PhaseShape& s = plan.shape;
   float* wf = static_cast<float*>(workspace);
   float* xs = wf + s.filter_floats;
   void* inner_ws = plan.inner_bytes > 0 ? static_cast<void*>(xs + s.buffer_floats) : nullptr;
-  cudaError_t e = launch_conv_phase_filter<false>(wf, w, s, d.r, d.s, stream);
+  cudaError_t e = store && store->ready
+                      ? cudaSuccess
+                      : launch_conv_phase_filter<false>(wf, w, s, d.r, d.s, stream);
   if (e == cudaSuccess) e = launch_conv_space_to_phases(xs, x, s, stream);
   if (e != cudaSuccess) return e;
   return conv2d_forward_implicit_gemm(y, xs, wf, bias, s.inner, inner_ws, plan.inner_bytes, act,
-                                      stream);
+                                      store, stream);
 }
 
 inline cudaError_t run_backward_data_phases(float* dx, const float* dy, const float* w,
                                             const Conv2dDesc& d, const PhasePlan& plan,
-                                            void* workspace, cudaStream_t stream) {
+                                            void* workspace, FilterStore<float>* store,
+                                            cudaStream_t stream) {
   const PhaseShape& s = plan.shape;
   float* wb = static_cast<float*>(workspace);
   float* z = wb + s.filter_floats;
   void* inner_ws = plan.inner_bytes > 0 ? static_cast<void*>(z + s.buffer_floats) : nullptr;
-  cudaError_t e = launch_conv_phase_filter<true>(wb, w, s, d.r, d.s, stream);
+  cudaError_t e = store && store->ready
+                      ? cudaSuccess
+                      : launch_conv_phase_filter<true>(wb, w, s, d.r, d.s, stream);
   if (e == cudaSuccess)
     e = conv2d_forward_implicit_gemm(z, dy, wb, nullptr, s.inner, inner_ws, plan.inner_bytes,
-                                     Activation::none, stream);
+                                     Activation::none, store, stream);
   if (e != cudaSuccess) return e;
   return launch_conv_phases_to_space(dx, z, s, stream);
 }
@@ -1121,7 +1130,8 @@ inline cudaError_t conv2d_forward_phases(float* y, const float* x, const float* 
   if (!detail::make_phase_plan(d, false, plan)) return cudaErrorInvalidValue;
   if (!y || !x || !w || !workspace || workspace_bytes < plan.workspace_bytes)
     return cudaErrorInvalidValue;
-  return detail::run_forward_phases(y, x, w, bias, d, plan, workspace, Activation::none, stream);
+  return detail::run_forward_phases(y, x, w, bias, d, plan, workspace, Activation::none, nullptr,
+                                    stream);
 }
 
 // dx from dy for the same layers (overwrites dx); same contract as conv2d_forward_phases.
@@ -1132,7 +1142,7 @@ inline cudaError_t conv2d_backward_data_phases(float* dx, const float* dy, const
   if (!detail::make_phase_plan(d, true, plan)) return cudaErrorInvalidValue;
   if (!dx || !dy || !w || !workspace || workspace_bytes < plan.workspace_bytes)
     return cudaErrorInvalidValue;
-  return detail::run_backward_data_phases(dx, dy, w, d, plan, workspace, stream);
+  return detail::run_backward_data_phases(dx, dy, w, d, plan, workspace, nullptr, stream);
 }
 
 namespace detail {
@@ -1223,12 +1233,15 @@ inline std::size_t conv2d_forward_workspace_bytes(const Conv2dDesc& d) {
 // that is 0). Deterministic: partial sums are added in a fixed order. act: Activation::relu
 // writes max(y, 0) from the same pass that writes y (the Winograd output transform, the product's
 // epilogue or the split-K reduction): the values of a ReLU run afterwards, without its pass over y.
+// store (may be null): where the filter prepared for d is kept between calls
+// (conv2d_forward_filter_plan names what; the workspace stays the same size).
 // Returns cudaErrorInvalidValue for an impossible descriptor, null pointers or too small a
 // workspace; cudaSuccess without launching when y is empty.
 inline cudaError_t conv2d_forward_implicit_gemm(float* y, const float* x, const float* w,
                                                 const float* bias, const Conv2dDesc& d,
                                                 void* workspace, std::size_t workspace_bytes,
-                                                Activation act, cudaStream_t stream) {
+                                                Activation act, FilterStore<float>* store,
+                                                cudaStream_t stream) {
   detail::ConvParams p{};
   if (!detail::make_conv_params(d, p)) return cudaErrorInvalidValue;
   if (p.npq == 0 || p.k == 0) return cudaSuccess;
@@ -1245,11 +1258,11 @@ inline cudaError_t conv2d_forward_implicit_gemm(float* y, const float* x, const 
   detail::WinogradShape s;
   if (detail::winograd_forward_shape(d, s) && detail::use_winograd(s))
     return conv2d_forward_winograd(y, x, w, bias, d, workspace, workspace_bytes, stream,
-                                   detail::kWinogradMaxWorkspace, act);
+                                   detail::kWinogradMaxWorkspace, act, store);
   detail::PhasePlan phases;
   if (detail::use_phases(d, false, phases)) {
     if (workspace_bytes < phases.workspace_bytes || !workspace) return cudaErrorInvalidValue;
-    return detail::run_forward_phases(y, x, w, bias, d, phases, workspace, act, stream);
+    return detail::run_forward_phases(y, x, w, bias, d, phases, workspace, act, store, stream);
   }
   const detail::SplitKPlan plan = detail::plan_forward(p);
   if (workspace_bytes < plan.workspace_bytes || (plan.workspace_bytes > 0 && !workspace))
@@ -1260,6 +1273,14 @@ inline cudaError_t conv2d_forward_implicit_gemm(float* y, const float* x, const 
     return detail::launch_conv2d_forward<decltype(cfg), decltype(index)>(y, x, w, {bias, relu}, p,
                                                                          vec_w, plan, ws, stream);
   });
+}
+// The same without a kept filter.
+inline cudaError_t conv2d_forward_implicit_gemm(float* y, const float* x, const float* w,
+                                                const float* bias, const Conv2dDesc& d,
+                                                void* workspace, std::size_t workspace_bytes,
+                                                Activation act, cudaStream_t stream) {
+  return conv2d_forward_implicit_gemm(y, x, w, bias, d, workspace, workspace_bytes, act, nullptr,
+                                      stream);
 }
 // The same without an activation.
 inline cudaError_t conv2d_forward_implicit_gemm(float* y, const float* x, const float* w,
@@ -1298,6 +1319,43 @@ inline bool backward_data_by_winograd(const Conv2dDesc& d, const ConvParams& p) 
 }
 }  // namespace detail
 
+namespace detail {
+inline FilterPlan winograd_filter_plan(const WinogradShape& s) {
+  return {winograd_tf32() ? KeptFilter::winograd_tf32 : KeptFilter::winograd,
+          std::int64_t(s.filter_floats)};
+}
+}  // namespace detail
+
+// What conv2d_forward_implicit_gemm (conv2d_backward_data_implicit_gemm) keeps for d in a
+// FilterStore given to it: the filter's Winograd transform (36 x C x K floats; KeptFilter::
+// winograd_tf32 where it is rounded for TF32 products), for a strided layer over phases that of
+// its stride-1 form's filter (the phase filter is then not made either), or nothing: the other
+// paths read the filter as it is. A frozen layer's filter is then transformed once instead of
+// twice per style iteration.
+inline FilterPlan conv2d_forward_filter_plan(const Conv2dDesc& d) {
+  detail::ConvParams p{};
+  if (!detail::make_conv_params(d, p) || p.npq == 0 || p.k == 0 || p.crs == 0) return {};
+  if (detail::is_pointwise(d)) return {};
+  detail::WinogradShape s;
+  if (detail::winograd_forward_shape(d, s) && detail::use_winograd(s))
+    return detail::winograd_filter_plan(s);
+  detail::PhasePlan phases;
+  if (detail::use_phases(d, false, phases)) return conv2d_forward_filter_plan(phases.shape.inner);
+  return {};
+}
+inline FilterPlan conv2d_backward_data_filter_plan(const Conv2dDesc& d) {
+  detail::ConvParams p{};
+  if (!detail::make_conv_params(d, p) || p.nhw == 0 || p.c == 0 || p.k == 0 || p.pq == 0) return {};
+  if (detail::is_pointwise(d)) return {};
+  detail::PhasePlan phases;
+  if (detail::use_phases(d, true, phases)) return conv2d_forward_filter_plan(phases.shape.inner);
+  if (detail::use_direct_backward_data(p)) return {};
+  detail::WinogradShape s;
+  if (detail::winograd_backward_data_shape(d, s) && detail::use_winograd(s))
+    return detail::winograd_filter_plan(s);
+  return {};
+}
+
 // Whether conv2d_backward_data_implicit_gemm takes a relu_mask for d: where it runs by Winograd
 // (the input transform applies the mask as it reads dy).
 inline bool conv2d_backward_data_takes_relu_mask(const Conv2dDesc& d) {
@@ -1312,7 +1370,7 @@ namespace detail {
 inline cudaError_t backward_data_other_paths(float* dx, const float* dy, const float* w,
                                              const Conv2dDesc& d, const ConvParams& p,
                                              void* workspace, std::size_t workspace_bytes,
-                                             cudaStream_t stream) {
+                                             FilterStore<float>* store, cudaStream_t stream) {
   if (is_pointwise(d)) {
     const GemmDesc g = pointwise_backward_data_gemm(d, p);
     const PointwiseSplit split = plan_pointwise_split(g);
@@ -1324,7 +1382,7 @@ inline cudaError_t backward_data_other_paths(float* dx, const float* dy, const f
   PhasePlan phases;
   if (use_phases(d, true, phases)) {
     if (workspace_bytes < phases.workspace_bytes || !workspace) return cudaErrorInvalidValue;
-    return run_backward_data_phases(dx, dy, w, d, phases, workspace, stream);
+    return run_backward_data_phases(dx, dy, w, d, phases, workspace, store, stream);
   }
   if (use_direct_backward_data(p))
     return launch_conv2d_backward_data_direct(dx, dy, w, p, workspace, workspace_bytes, stream);
@@ -1351,11 +1409,13 @@ inline cudaError_t backward_data_other_paths(float* dx, const float* dy, const f
 // dx from dy * (dy_mask > 0), applied as dy is read. dx_mask (dx's shape; the output of a ReLU
 // before this layer, i.e. this layer's input): dx written as dx * (dx_mask > 0), by the Winograd
 // output transform, or by a pass over dx on the other paths. Either way the values are those of
-// relu_backward around the plain call, bit for bit.
+// relu_backward around the plain call, bit for bit. store (may be null): where the filter prepared
+// for d is kept between calls (conv2d_backward_data_filter_plan names what).
 inline cudaError_t conv2d_backward_data_implicit_gemm(float* dx, const float* dy, const float* w,
                                                       const Conv2dDesc& d, void* workspace,
                                                       std::size_t workspace_bytes,
                                                       const float* dy_mask, const float* dx_mask,
+                                                      FilterStore<float>* store,
                                                       cudaStream_t stream) {
   detail::ConvParams p{};
   if (!detail::make_conv_params(d, p)) return cudaErrorInvalidValue;
@@ -1368,11 +1428,20 @@ inline cudaError_t conv2d_backward_data_implicit_gemm(float* dx, const float* dy
   if (!dy || !w) return cudaErrorInvalidValue;
   if (winograd)
     return conv2d_backward_data_winograd(dx, dy, w, d, workspace, workspace_bytes, stream,
-                                         detail::kWinogradMaxWorkspace, dy_mask, dx_mask);
+                                         detail::kWinogradMaxWorkspace, dy_mask, dx_mask, store);
   const cudaError_t e =
-      detail::backward_data_other_paths(dx, dy, w, d, p, workspace, workspace_bytes, stream);
+      detail::backward_data_other_paths(dx, dy, w, d, p, workspace, workspace_bytes, store, stream);
   if (e != cudaSuccess || !dx_mask) return e;
   return relu_backward(dx, dx, dx_mask, p.n * p.chw, stream);
+}
+// The same without a kept filter.
+inline cudaError_t conv2d_backward_data_implicit_gemm(float* dx, const float* dy, const float* w,
+                                                      const Conv2dDesc& d, void* workspace,
+                                                      std::size_t workspace_bytes,
+                                                      const float* dy_mask, const float* dx_mask,
+                                                      cudaStream_t stream) {
+  return conv2d_backward_data_implicit_gemm(dx, dy, w, d, workspace, workspace_bytes, dy_mask,
+                                            dx_mask, nullptr, stream);
 }
 // The same without ReLUs around.
 inline cudaError_t conv2d_backward_data_implicit_gemm(float* dx, const float* dy, const float* w,

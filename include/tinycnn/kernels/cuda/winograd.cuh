@@ -221,10 +221,11 @@ __global__ void __launch_bounds__(256)
 // the bias (may be null) and a fused ReLU, applied by the output transform. mask (may be null):
 // the input is read as in * (mask > 0) (a ReLU's backward in front of backward data). keep (may
 // be null): out is written as out * (keep > 0) (the backward of a ReLU before the layer).
+// u: the transformed filter (in the workspace's first s.filter_floats floats, or kept elsewhere);
+// V and M go to the workspace after those floats.
 inline cudaError_t winograd_run(float* out, const float* in, Epilogue ep, const WinogradShape& s,
-                                float* workspace, cudaStream_t stream, bool round,
+                                const float* u, float* workspace, cudaStream_t stream, bool round,
                                 const float* mask = nullptr, const float* keep = nullptr) {
-  const float* u = workspace;
   float* v = workspace + s.filter_floats;
   float* m = v + std::size_t(winograd::kElems) * s.cin * s.chunk;
   const int ld = int(s.chunk);
@@ -283,6 +284,23 @@ inline cudaError_t winograd_transform_filter(float* u, const float* w, const Win
   else
     winograd_filter_kernel<5, Turned><<<blocks, 256, 0, stream>>>(u, w, s.cout, s.cin, round);
   return cudaGetLastError();
+}
+
+// The transformed filter of this call in *u: made in the workspace (no store), made once into
+// store->data (store->ready then set), or read from there (ready).
+template <bool Turned>
+inline cudaError_t winograd_filter(const float*& u, float* workspace, const float* w,
+                                   const WinogradShape& s, FilterStore<float>* store,
+                                   cudaStream_t stream, bool round) {
+  float* dst = store ? store->data : workspace;
+  if (!dst) return cudaErrorInvalidValue;
+  if (!store || !store->ready) {
+    const cudaError_t e = winograd_transform_filter<Turned>(dst, w, s, stream, round);
+    if (e != cudaSuccess) return e;
+    if (store) store->ready = true;
+  }
+  u = dst;
+  return cudaSuccess;
 }
 
 // Whether this call's products run on TF32 tiles (read once per call, so the transforms and the
@@ -355,16 +373,18 @@ inline std::size_t conv2d_backward_data_winograd_workspace_bytes(
 inline cudaError_t conv2d_forward_winograd(
     float* y, const float* x, const float* w, const float* bias, const Conv2dDesc& d,
     void* workspace, std::size_t workspace_bytes, cudaStream_t stream,
-    std::size_t max_workspace = detail::kWinogradMaxWorkspace, Activation act = Activation::none) {
+    std::size_t max_workspace = detail::kWinogradMaxWorkspace, Activation act = Activation::none,
+    FilterStore<float>* store = nullptr) {
   detail::WinogradShape s;
   if (!detail::winograd_forward_shape(d, s, max_workspace)) return cudaErrorInvalidValue;
   if (!y || !x || !w || !workspace || workspace_bytes < s.workspace_bytes)
     return cudaErrorInvalidValue;
   float* ws = static_cast<float*>(workspace);
   const bool tf32 = detail::winograd_tf32();
-  const cudaError_t e = detail::winograd_transform_filter<false>(ws, w, s, stream, tf32);
+  const float* u = nullptr;
+  const cudaError_t e = detail::winograd_filter<false>(u, ws, w, s, store, stream, tf32);
   if (e != cudaSuccess) return e;
-  return detail::winograd_run(y, x, {bias, act == Activation::relu}, s, ws, stream, tf32);
+  return detail::winograd_run(y, x, {bias, act == Activation::relu}, s, u, ws, stream, tf32);
 }
 
 // dx from dy for the same layers, by Winograd on the turned filter; overwrites dx. Same contract as
@@ -377,16 +397,17 @@ inline cudaError_t conv2d_backward_data_winograd(
     float* dx, const float* dy, const float* w, const Conv2dDesc& d, void* workspace,
     std::size_t workspace_bytes, cudaStream_t stream,
     std::size_t max_workspace = detail::kWinogradMaxWorkspace, const float* relu_mask = nullptr,
-    const float* dx_mask = nullptr) {
+    const float* dx_mask = nullptr, FilterStore<float>* store = nullptr) {
   detail::WinogradShape s;
   if (!detail::winograd_backward_data_shape(d, s, max_workspace)) return cudaErrorInvalidValue;
   if (!dx || !dy || !w || !workspace || workspace_bytes < s.workspace_bytes)
     return cudaErrorInvalidValue;
   float* ws = static_cast<float*>(workspace);
   const bool tf32 = detail::winograd_tf32();
-  const cudaError_t e = detail::winograd_transform_filter<true>(ws, w, s, stream, tf32);
+  const float* u = nullptr;
+  const cudaError_t e = detail::winograd_filter<true>(u, ws, w, s, store, stream, tf32);
   if (e != cudaSuccess) return e;
-  return detail::winograd_run(dx, dy, nullptr, s, ws, stream, tf32, relu_mask, dx_mask);
+  return detail::winograd_run(dx, dy, nullptr, s, u, ws, stream, tf32, relu_mask, dx_mask);
 }
 
 }  // namespace tinycnn::kernels::cuda

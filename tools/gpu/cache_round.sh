@@ -35,22 +35,20 @@ if [ "$step" = cache ]; then
     done
   done
 fi
-if [ "$step" = big ]; then
+# big_sizes GRAPH: ours, TF32 and fp32, at BIG_SIZES into style_big.log, --graph=GRAPH.
+big_sizes() {
   for model in $models; do
     for mode in "TINYCNN_CUDA_TF32=1" "TINYCNN_CUDA_TF32=0"; do
-      style_call style_big.log "$model" "${BIG_SIZES:-2048,4096,7680x4320}" "$mode" --graph=both
+      style_call style_big.log "$model" "${BIG_SIZES:-2048,4096,7680x4320}" "$mode" --graph="$1"
     done
   done
-fi
-# Ours at the largest sizes through the graph; the softmax
-# cross-entropy case that failed once under the seed below, again under it and 20 more; PyTorch's
-# TF32 default at 64-4096 px and its fp32 at 64-1024 px.
+}
+[ "$step" = big ] && big_sizes both
+# Ours at the largest sizes through the graph; the softmax cross-entropy case that failed once
+# under the seed below, again under it and 20 more; the kept-filter cases; PyTorch's TF32 default
+# at 64-4096 px and its fp32 at 64-1024 px.
 if [ "$step" = final ]; then
-  for model in $models; do
-    for mode in "TINYCNN_CUDA_TF32=1" "TINYCNN_CUDA_TF32=0"; do
-      style_call style_big.log "$model" "${BIG_SIZES:-2048,4096,7680x4320}" "$mode" --graph=on
-    done
-  done
+  big_sizes on
   for seed in 2280883276650988092 $(seq 1 20); do
     TINYCNN_TEST_SEED=$seed .gpu/run tests/tinycnn_cuda_tests \
       "cuda softmax_cross_entropy matches the reference, with and without dlogits" >>"$out/softmax_seeds.log" 2>&1

@@ -1,14 +1,13 @@
 #!/usr/bin/env python3
 """Ours against PyTorch, one row per model and size, fp32 and TF32 side by side, from
 tools/gpu/cache_round.sh's logs (style_cache.log: the rows with the filters kept; style_big.log)
-and tools/style_bench_torch.py's records (torch_fp32.json, torch_tf32.json):
+and tools/style_bench_torch.py's output (torch_fp32*.log, torch_tf32*.log):
 
     python3 tools/gpu/peer_table.py DIR     # DIR holds those files (any of them may be missing)
 
 Ours is the faster of plain and graph where both ran (the graph is at least as fast from 512 px);
 a size PyTorch did not run here shows "—".
 """
-import json
 import os
 import re
 import sys
@@ -37,11 +36,20 @@ def ours(path):
     return out
 
 
-def torch(path):
-    if not os.path.exists(path):
-        return {}
-    return {(r["model"], r["width"], r["height"]): r["iters_per_min"]
-            for r in json.load(open(path)) if r.get("status") == "ok"}
+PEER = re.compile(r"^(\w+)\s+(\d+)x(\d+) cuda (fp32|tf32): ([\d.]+) it/min")
+
+
+def torch(d, mode):
+    """{(model, w, h): it/min} from every torch_MODE*.log in d (its per-size lines, which a run
+    stopped by its time limit also leaves)."""
+    out = {}
+    for name in sorted(os.listdir(d)):
+        if name.startswith(f"torch_{mode}") and name.endswith(".log"):
+            for line in open(os.path.join(d, name)):
+                m = PEER.match(line)
+                if m and m.group(4) == mode:
+                    out[(m.group(1), int(m.group(2)), int(m.group(3)))] = float(m.group(5))
+    return out
 
 
 def fmt(v):
@@ -51,10 +59,11 @@ def fmt(v):
 def main(d):
     mine = ours(os.path.join(d, "style_cache.log"))
     mine.update(ours(os.path.join(d, "style_big.log")))
-    peers = {m: torch(os.path.join(d, f"torch_{m}.json")) for m in ("fp32", "tf32")}
+    peers = {m: torch(d, m) for m in ("fp32", "tf32")}
     print("| model | px | ours fp32 | PyTorch fp32 | ratio | ours TF32 | PyTorch TF32 (default) | ratio |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
-    keys = sorted({k[1:] for k in mine}, key=lambda k: (k[0], k[1] * k[2]))
+    order = {"vgg16": 0, "vgg19": 1, "nin": 2}
+    keys = sorted({k[1:] for k in mine}, key=lambda k: (order.get(k[0], 3), k[1] * k[2]))
     for model, w, h in keys:
         cells = []
         for mode in ("fp32", "tf32"):

@@ -601,10 +601,13 @@ void conv2d_backward_data_im2col(T* dx, const T* dy, const T* w, const Conv2dDes
   if (detail::backward_data_turned<T>(d)) {
     const Conv2dDesc f = detail::conv_backward_data_desc(d);
     const std::int64_t ftile = detail::conv_column_tile(f);
+    // The turned filter is read only to pack it: not made again where the packed one is kept.
     T* wf = detail::thread_scratch<T, 3>(std::size_t(d.k * CRS));
-    detail::flip_filter(wf, w, d);
-    const T* packed = detail::kept_operand(
-        store, [&](T* dst) { detail::pack_a_whole<T>(dst, wf, KRS, false, d.c, KRS); });
+    const T* packed = detail::kept_operand(store, [&](T* dst) {
+      detail::flip_filter(wf, w, d);
+      detail::pack_a_whole<T>(dst, wf, KRS, false, d.c, KRS);
+    });
+    if (!packed) detail::flip_filter(wf, w, d);
     const T* no_bias = nullptr;
     detail::for_each_image(d.n, across, threads, [&](std::int64_t n, int t) {
       detail::conv2d_forward_image<T>(dx + n * in_image, dy + n * out_image, wf, no_bias, f, t,
